@@ -1,0 +1,3 @@
+"""Portside: a Docker/OCI container registry."""
+
+__version__ = "0.1.0"

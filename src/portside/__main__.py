@@ -1,0 +1,5 @@
+"""Allow ``python -m portside``."""
+
+from portside.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Small helpers that shape registry HTTP responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from portside.oci.errors import RegistryError
+
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def error_response(error: RegistryError, method: str) -> Response:
+    """The spec's JSON error body with the table's status; a HEAD gets the status and headers only."""
+    body = error.body()
+    headers = {**API_VERSION_HEADER, **error.headers}
+    if method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(b"", status_code=error.status, headers=headers, media_type="application/json")
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
+
+
+def json_response(document: Any, headers: dict[str, str] | None = None) -> Response:
+    """A 200 JSON response."""
+    return Response(
+        json.dumps(document).encode(),
+        headers={**API_VERSION_HEADER, **(headers or {})},
+        media_type="application/json",
+    )
+
+
+def empty_response(status: int, headers: dict[str, str]) -> Response:
+    """A response with no body and an explicit ``Content-Length: 0``."""
+    return Response(b"", status_code=status, headers={**API_VERSION_HEADER, **headers, "Content-Length": "0"})
+
+
+def head_response(status: int, headers: dict[str, str], length: int, media_type: str) -> Response:
+    """A HEAD answer: the GET's headers, including its Content-Length, and no body."""
+    response = Response(
+        b"", status_code=status, headers={**API_VERSION_HEADER, **headers, "Content-Length": str(length)}
+    )
+    response.headers["Content-Type"] = media_type
+    return response

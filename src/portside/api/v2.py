@@ -1,0 +1,262 @@
+"""Thin handlers for the OCI distribution API: parse the request, call one service, shape the response."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from portside.api.responses import (
+    API_VERSION_HEADER,
+    empty_response,
+    error_response,
+    head_response,
+    json_response,
+)
+from portside.api.routes import Endpoint, RouteMatch, match_v2_path
+from portside.oci import media_types as mt
+from portside.oci.digest import parse_digest
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.oci.names import validate_name
+from portside.oci.ranges import ByteRange, parse_content_range, parse_request_range
+from portside.registry.listings import Page, parse_page_size
+from portside.registry.services import Registry
+from portside.registry.uploads import UploadStatus
+
+Handler = Callable[[Request, Registry, RouteMatch], Awaitable[Response]]
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise RegistryError(ErrorKind.SIZE_INVALID, "malformed Content-Length", {"Content-Length": value})
+    return int(value)
+
+
+def _content_range(request: Request) -> ByteRange | None:
+    value = request.headers.get("content-range")
+    return None if value is None else parse_content_range(value)
+
+
+def _body(request: Request) -> AsyncIterator[bytes]:
+    return request.stream()
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = _content_length(request)
+    if declared is not None and declared > limit:
+        raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": limit, "size": declared})
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": limit})
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _upload_headers(name: str, status: UploadStatus) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{status.id}",
+        "Range": status.range_header,
+        "Docker-Upload-UUID": status.id,
+    }
+
+
+def _blob_created(name: str, digest: str) -> Response:
+    return empty_response(201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+
+def _require_delete(registry: Registry) -> None:
+    if not registry.settings.delete_enabled:
+        raise RegistryError(ErrorKind.UNSUPPORTED, "deletes are disabled on this registry")
+
+
+def _link_header(path: str, page: Page) -> dict[str, str]:
+    if page.next_last is None:
+        return {}
+    query = urlencode({"n": page.limit, "last": page.next_last})
+    return {"Link": f'<{path}?{query}>; rel="next"'}
+
+
+# Base and listings
+
+
+async def base(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET /v2/``: the API version check."""
+    return json_response({})
+
+
+async def catalog(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET /v2/_catalog``: repository names, paginated."""
+    page = await registry.listings.catalog(
+        parse_page_size(request.query_params.get("n")), request.query_params.get("last")
+    )
+    return json_response({"repositories": page.items}, _link_header("/v2/_catalog", page))
+
+
+async def tags_list(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET /v2/<name>/tags/list``: tag names, paginated."""
+    params = request.query_params
+    page = await registry.listings.tags(match.name, parse_page_size(params.get("n")), params.get("last"))
+    return json_response({"name": match.name, "tags": page.items}, _link_header(f"/v2/{match.name}/tags/list", page))
+
+
+# Manifests
+
+
+async def manifest(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET``/``HEAD``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
+    if request.method in ("GET", "HEAD"):
+        accepted = mt.parse_accept(request.headers.getlist("accept"))
+        record = await registry.manifests.get(match.name, match.reference, accepted)
+        headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
+        if request.method == "HEAD":
+            return head_response(200, headers, record.size, record.media_type)
+        return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
+    if request.method == "PUT":
+        content = await _read_limited(request, registry.manifests.max_bytes)
+        stored = await registry.manifests.put(match.name, match.reference, content, request.headers.get("content-type"))
+        headers = {
+            "Location": f"/v2/{match.name}/manifests/{stored.digest}",
+            "Docker-Content-Digest": str(stored.digest),
+        }
+        if stored.subject:
+            headers["OCI-Subject"] = stored.subject
+        return empty_response(201, headers)
+    _require_delete(registry)
+    await registry.manifests.delete(match.name, match.reference)
+    return empty_response(202, {})
+
+
+# Blobs
+
+
+async def blob(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``."""
+    digest = parse_digest(match.reference)
+    if request.method == "DELETE":
+        _require_delete(registry)
+        await registry.blobs.delete(match.name, digest)
+        return empty_response(202, {"Docker-Content-Digest": str(digest)})
+    content = await registry.blobs.open(match.name, digest)
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+    }
+    try:
+        byte_range = parse_request_range(request.headers.get("range"), content.size)
+    except RegistryError as exc:
+        exc.headers["Content-Range"] = f"bytes */{content.size}"
+        raise
+    status, length = 200, content.size
+    if byte_range is not None:
+        status, length = 206, byte_range.length
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{content.size}"
+    if request.method == "HEAD":
+        return head_response(status, headers, length, "application/octet-stream")
+    headers["Content-Length"] = str(length)
+    return StreamingResponse(
+        registry.blobs.stream(digest, byte_range),
+        status_code=status,
+        headers={**API_VERSION_HEADER, **headers},
+        media_type="application/octet-stream",
+    )
+
+
+# Uploads
+
+
+async def start_upload(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``POST /v2/<name>/blobs/uploads/``: mount, monolithic push, or a new session."""
+    params = request.query_params
+    mount, source = params.get("mount"), params.get("from")
+    if mount is not None:
+        digest = parse_digest(mount)
+        if source:
+            validate_name(source)
+            if await registry.uploads.mount(match.name, digest, source) is not None:
+                return _blob_created(match.name, str(digest))
+    elif params.get("digest") is not None:
+        digest = parse_digest(params["digest"])
+        await registry.uploads.monolithic(match.name, digest, _body(request))
+        return _blob_created(match.name, str(digest))
+    status = await registry.uploads.start(match.name)
+    return empty_response(202, _upload_headers(match.name, status))
+
+
+async def upload(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET``/``PATCH``/``PUT``/``DELETE /v2/<name>/blobs/uploads/<uuid>``."""
+    upload_id = match.reference
+    if request.method == "GET":
+        status = await registry.uploads.status(match.name, upload_id)
+        return empty_response(204, _upload_headers(match.name, status))
+    if request.method == "DELETE":
+        await registry.uploads.cancel(match.name, upload_id)
+        return empty_response(204, {})
+    if request.method == "PATCH":
+        status = await registry.uploads.append(
+            match.name, upload_id, _body(request), _content_range(request), _content_length(request)
+        )
+        return empty_response(202, _upload_headers(match.name, status))
+    raw_digest = request.query_params.get("digest")
+    if not raw_digest:
+        raise RegistryError(ErrorKind.DIGEST_INVALID, "the digest query parameter is required to finish an upload")
+    digest = parse_digest(raw_digest)
+    await registry.uploads.finish(
+        match.name, upload_id, digest, _body(request), _content_range(request), _content_length(request)
+    )
+    return _blob_created(match.name, str(digest))
+
+
+async def referrers(request: Request, registry: Registry, match: RouteMatch) -> Response:
+    """``GET /v2/<name>/referrers/<digest>``."""
+    digest = parse_digest(match.reference)
+    index = await registry.referrers.list(match.name, digest, request.query_params.get("artifactType"))
+    headers = {**API_VERSION_HEADER}
+    if index.filtered:
+        headers["OCI-Filters-Applied"] = "artifactType"
+    return Response(index.content, headers=headers, media_type=mt.OCI_INDEX)
+
+
+HANDLERS: dict[Endpoint, Handler] = {
+    Endpoint.BASE: base,
+    Endpoint.CATALOG: catalog,
+    Endpoint.TAGS: tags_list,
+    Endpoint.MANIFEST: manifest,
+    Endpoint.BLOB: blob,
+    Endpoint.UPLOADS: start_upload,
+    Endpoint.UPLOAD: upload,
+    Endpoint.REFERRERS: referrers,
+}
+
+
+async def dispatch(request: Request) -> Response:
+    """Match the path against the route table and run its handler; every error becomes the spec's body."""
+    try:
+        match = match_v2_path(request.url.path)
+        if match is None:
+            raise RegistryError(ErrorKind.NOT_FOUND, detail={"path": quote(request.url.path)})
+        if request.method not in match.route.methods:
+            raise RegistryError(
+                ErrorKind.METHOD_NOT_ALLOWED,
+                detail={"method": request.method, "allowed": sorted(match.route.methods)},
+                headers={"Allow": ", ".join(sorted(match.route.methods))},
+            )
+        if match.name:
+            validate_name(match.name)
+        return await HANDLERS[match.route.endpoint](request, _registry(request), match)
+    except RegistryError as error:
+        return error_response(error, request.method)

@@ -1,0 +1,54 @@
+"""The ASGI application: ``build_app(settings)`` wires services and routes; nothing lives at module level."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from portside.api.v2 import dispatch
+from portside.config import Settings
+from portside.registry.services import build_registry
+from portside.workers.leader import FileLeadership
+from portside.workers.scheduler import Job, run_jobs
+
+# How `portside serve` hands resolved settings to the server's worker processes.
+SETTINGS_ENV = "PORTSIDE_RESOLVED_SETTINGS"
+
+V2_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def build_app(settings: Settings) -> Starlette:
+    """A Portside app for ``settings``; services start in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry = build_registry(settings)
+        app.state.registry = registry
+        jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        leadership = FileLeadership(settings.data_dir / "locks" / "background-jobs.lock")
+        background = asyncio.create_task(run_jobs(jobs, leadership))
+        try:
+            yield
+        finally:
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
+            await registry.close()
+
+    routes = [
+        Route("/v2", dispatch, methods=V2_METHODS),
+        Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """The factory each server worker calls: settings come resolved from `portside serve`."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate_json(raw) if raw else Settings()
+    return build_app(settings)

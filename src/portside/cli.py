@@ -1,0 +1,82 @@
+"""The ``portside`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from portside.app import SETTINGS_ENV
+from portside.config import Settings, load_settings
+from portside.metadata import migrate
+
+cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (PORTSIDE_* variables override it).")
+]
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
+
+
+def _prepare(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if settings.auto_migrate:
+        asyncio.run(migrate.upgrade(url))
+    else:
+        asyncio.run(migrate.check_schema(url))
+
+
+@cli.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    data_dir: DataDirOption = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve the registry API."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    try:
+        _prepare(settings)
+    except migrate.SchemaMismatch as exc:
+        typer.echo(f"portside: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    typer.echo(f"Portside serving http://{settings.host}:{settings.port} with data in {settings.data_dir}")
+    Server(
+        "portside.app:app_from_environment",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+    ).serve()
+
+
+@cli.command(name="migrate")
+def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Bring the metadata database schema up to date."""
+    settings = load_settings(config, data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(migrate.upgrade(settings.resolved_database_url))
+    typer.echo(f"database at revision {migrate.head_revision()}")
+
+
+@cli.command()
+def config(config: ConfigOption = None) -> None:
+    """Print the settings in effect (file, environment and defaults resolved) as JSON."""
+    typer.echo(load_settings(config).model_dump_json(indent=2))
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli()

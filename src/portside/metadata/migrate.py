@@ -1,0 +1,64 @@
+"""Schema migrations with Alembic, run programmatically (``portside migrate``, and at start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+_SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision this version of Portside knows."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database is at (``None`` for an empty database)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_current)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(url: str) -> None:
+    """Bring the database to the newest schema."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "head"))
+    finally:
+        await engine.dispose()
+
+
+class SchemaMismatch(Exception):
+    """The database is not at the schema this version of Portside serves."""
+
+
+async def check_schema(url: str) -> None:
+    """Refuse to serve on a schema this version does not know (older, newer, or none)."""
+    current, head = await current_revision(url), head_revision()
+    if current != head:
+        raise SchemaMismatch(
+            f"database schema is at {current or 'nothing'}, this Portside needs {head}: run `portside migrate`"
+        )

@@ -1,0 +1,411 @@
+"""The metadata store: repositories, blob links, manifests, tags and upload sessions.
+
+SQLite (the embedded default) and PostgreSQL share this one code path through
+SQLAlchemy Core. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so
+that several server processes sharing one file serialise cleanly instead of failing
+with "database is locked" half-way through a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from portside.metadata.records import (
+    BlobRecord,
+    ManifestRecord,
+    Reference,
+    ReferrerRecord,
+    UploadRecord,
+)
+from portside.metadata.tables import (
+    blobs,
+    manifest_references,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+    uploads,
+)
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(begin_statement: str) -> tuple[Any, Any]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before we acknowledge it, as Distribution's fsyncs are.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin_statement)
+
+    return on_connect, on_begin
+
+
+def create_engine_for(url: str, *, for_writes: bool) -> AsyncEngine:
+    """An async engine configured for durability and multi-process use."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+        on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE" if for_writes else "BEGIN")
+        event.listen(engine.sync_engine, "connect", on_connect)
+        event.listen(engine.sync_engine, "begin", on_begin)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class MetadataStore:
+    """Typed access to the registry's metadata; every method is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        self._write_engine = create_engine_for(url, for_writes=True)
+        self._read_engine = create_engine_for(url, for_writes=False) if self.dialect == "sqlite" else self._write_engine
+
+    async def close(self) -> None:
+        """Dispose of every pooled connection."""
+        await self._write_engine.dispose()
+        if self._read_engine is not self._write_engine:
+            await self._read_engine.dispose()
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with self._read_engine.connect() as conn:
+            yield conn
+
+    def _insert(self, table: Any) -> Any:
+        return (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(table)
+
+    def _ordered(self, column: Any) -> Any:
+        # Lexical (byte-wise) order as the spec asks; PostgreSQL's default collation is not.
+        return column.collate("C") if self.dialect == "postgresql" else column
+
+    # Repositories
+
+    async def _repository_id(self, conn: AsyncConnection, name: str) -> int | None:
+        result = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
+        value = result.scalar_one_or_none()
+        return None if value is None else int(value)
+
+    async def _ensure_repository(self, conn: AsyncConnection, name: str) -> int:
+        await conn.execute(self._insert(repositories).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
+        repository_id = await self._repository_id(conn, name)
+        assert repository_id is not None
+        return repository_id
+
+    async def repository_exists(self, name: str) -> bool:
+        """True if the repository has ever received content and was not deleted."""
+        async with self._reading() as conn:
+            return await self._repository_id(conn, name) is not None
+
+    async def list_repositories(self, limit: int | None, after: str | None) -> list[str]:
+        """Repository names in lexical order after ``after``, at most ``limit`` of them."""
+        name = self._ordered(repositories.c.name)
+        query = select(repositories.c.name).order_by(name)
+        if after is not None:
+            query = query.where(name > after)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._reading() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    # Blobs
+
+    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+        """Record a committed blob and link it into ``repository``."""
+        now = utcnow()
+        async with self._writing() as conn:
+            repository_id = await self._ensure_repository(conn, repository)
+            await conn.execute(
+                self._insert(blobs).values(digest=digest, size=size, created_at=now).on_conflict_do_nothing()
+            )
+            await conn.execute(
+                self._insert(repository_blobs)
+                .values(repository_id=repository_id, digest=digest, created_at=now)
+                .on_conflict_do_nothing()
+            )
+
+    async def blob_known(self, digest: str) -> BlobRecord | None:
+        """The blob if any repository committed it (for deduplication, never for reads)."""
+        async with self._reading() as conn:
+            row = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).first()
+        return None if row is None else BlobRecord(digest, int(row.size))
+
+    async def linked_blob(self, repository: str, digest: str) -> BlobRecord | None:
+        """The blob if ``repository`` links it, else ``None``."""
+        query = (
+            select(blobs.c.size)
+            .select_from(
+                repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id).join(
+                    blobs, blobs.c.digest == repository_blobs.c.digest
+                )
+            )
+            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else BlobRecord(digest, int(row.size))
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        """Remove ``repository``'s link to a blob; False if there was none."""
+        async with self._writing() as conn:
+            repository_id = await self._repository_id(conn, repository)
+            if repository_id is None:
+                return False
+            result = await conn.execute(
+                delete(repository_blobs).where(
+                    repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest
+                )
+            )
+            return bool(result.rowcount)
+
+    # Manifests and tags
+
+    async def missing_references(self, repository: str, references: Iterable[Reference]) -> list[Reference]:
+        """The references that ``repository`` does not hold (blobs unlinked, manifests absent)."""
+        wanted = list(references)
+        blob_digests = {r.digest for r in wanted if r.kind == "blob"}
+        manifest_digests = {r.digest for r in wanted if r.kind == "manifest"}
+        async with self._reading() as conn:
+            repository_id = await self._repository_id(conn, repository)
+            present_blobs: set[str] = set()
+            present_manifests: set[str] = set()
+            if repository_id is not None and blob_digests:
+                result = await conn.execute(
+                    select(repository_blobs.c.digest).where(
+                        repository_blobs.c.repository_id == repository_id,
+                        repository_blobs.c.digest.in_(blob_digests),
+                    )
+                )
+                present_blobs = set(result.scalars())
+            if repository_id is not None and manifest_digests:
+                result = await conn.execute(
+                    select(manifests.c.digest).where(
+                        manifests.c.repository_id == repository_id, manifests.c.digest.in_(manifest_digests)
+                    )
+                )
+                present_manifests = set(result.scalars())
+        return [
+            r
+            for r in wanted
+            if (r.kind == "blob" and r.digest not in present_blobs)
+            or (r.kind == "manifest" and r.digest not in present_manifests)
+        ]
+
+    async def put_manifest(
+        self, repository: str, manifest: ManifestRecord, references: Iterable[Reference], tag: str | None
+    ) -> None:
+        """Store a manifest with its references and, optionally, point a tag at it; all or nothing."""
+        now = utcnow()
+        async with self._writing() as conn:
+            repository_id = await self._ensure_repository(conn, repository)
+            await conn.execute(
+                self._insert(manifests)
+                .values(
+                    repository_id=repository_id,
+                    digest=manifest.digest,
+                    media_type=manifest.media_type,
+                    size=manifest.size,
+                    content=manifest.content,
+                    artifact_type=manifest.artifact_type,
+                    subject_digest=manifest.subject_digest,
+                    annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            rows = [
+                {
+                    "repository_id": repository_id,
+                    "manifest_digest": manifest.digest,
+                    "target_digest": r.digest,
+                    "kind": r.kind,
+                }
+                for r in {(r.digest, r.kind): r for r in references}.values()
+            ]
+            if rows:
+                await conn.execute(self._insert(manifest_references).values(rows).on_conflict_do_nothing())
+            if tag is not None:
+                statement = self._insert(tags).values(
+                    repository_id=repository_id, name=tag, digest=manifest.digest, updated_at=now
+                )
+                await conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[tags.c.repository_id, tags.c.name],
+                        set_={"digest": manifest.digest, "updated_at": now},
+                    )
+                )
+
+    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
+        """A manifest of ``repository`` by digest."""
+        query = (
+            select(manifests)
+            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+            .where(repositories.c.name == repository, manifests.c.digest == digest)
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _manifest_record(row)
+
+    async def get_manifest_by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
+        """The manifest a tag points at."""
+        query = (
+            select(manifests)
+            .select_from(
+                tags.join(repositories, repositories.c.id == tags.c.repository_id).join(
+                    manifests,
+                    and_(manifests.c.repository_id == tags.c.repository_id, manifests.c.digest == tags.c.digest),
+                )
+            )
+            .where(repositories.c.name == repository, tags.c.name == tag)
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _manifest_record(row)
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete a manifest, its references and every tag pointing at it; False if absent."""
+        async with self._writing() as conn:
+            repository_id = await self._repository_id(conn, repository)
+            if repository_id is None:
+                return False
+            result = await conn.execute(
+                delete(manifests).where(manifests.c.repository_id == repository_id, manifests.c.digest == digest)
+            )
+            if not result.rowcount:
+                return False
+            await conn.execute(
+                delete(manifest_references).where(
+                    manifest_references.c.repository_id == repository_id,
+                    manifest_references.c.manifest_digest == digest,
+                )
+            )
+            await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.digest == digest))
+            return True
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove a tag (the manifest stays); False if there was no such tag."""
+        async with self._writing() as conn:
+            repository_id = await self._repository_id(conn, repository)
+            if repository_id is None:
+                return False
+            result = await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
+            return bool(result.rowcount)
+
+    async def list_tags(self, repository: str, limit: int | None, after: str | None) -> list[str] | None:
+        """Tag names in lexical order after ``after``; ``None`` if the repository is unknown."""
+        async with self._reading() as conn:
+            repository_id = await self._repository_id(conn, repository)
+            if repository_id is None:
+                return None
+            name = self._ordered(tags.c.name)
+            query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
+            if after is not None:
+                query = query.where(name > after)
+            if limit is not None:
+                query = query.limit(limit)
+            return list((await conn.execute(query)).scalars())
+
+    async def list_referrers(self, repository: str, subject_digest: str) -> list[ReferrerRecord]:
+        """Manifests of ``repository`` whose subject is ``subject_digest``, oldest first."""
+        query = (
+            select(
+                manifests.c.digest,
+                manifests.c.media_type,
+                manifests.c.size,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            )
+            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+            .where(repositories.c.name == repository, manifests.c.subject_digest == subject_digest)
+            .order_by(manifests.c.created_at, manifests.c.digest)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ReferrerRecord(
+                digest=row.digest,
+                media_type=row.media_type,
+                size=int(row.size),
+                artifact_type=row.artifact_type,
+                annotations=json.loads(row.annotations) if row.annotations else {},
+            )
+            for row in rows
+        ]
+
+    # Upload sessions
+
+    async def create_upload(self, upload_id: str, repository: str) -> None:
+        """Record a new upload session."""
+        now = utcnow()
+        async with self._writing() as conn:
+            await conn.execute(
+                uploads.insert().values(id=upload_id, repository=repository, created_at=now, updated_at=now)
+            )
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """An upload session by id."""
+        async with self._reading() as conn:
+            row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
+        if row is None:
+            return None
+        return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at))
+
+    async def touch_upload(self, upload_id: str) -> None:
+        """Mark an upload as active now (it expires counting from its last activity)."""
+        async with self._writing() as conn:
+            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow()))
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        """Forget an upload session; False if it was not there."""
+        async with self._writing() as conn:
+            result = await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+            return bool(result.rowcount)
+
+    async def uploads_idle_since(self, before: datetime) -> list[str]:
+        """Ids of uploads with no activity since ``before``."""
+        async with self._reading() as conn:
+            result = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
+            return list(result.scalars())
+
+    async def count_uploads(self) -> int:
+        """How many upload sessions are open."""
+        async with self._reading() as conn:
+            return int((await conn.execute(select(func.count()).select_from(uploads))).scalar_one())
+
+
+def _manifest_record(row: Any) -> ManifestRecord:
+    return ManifestRecord(
+        digest=row.digest,
+        media_type=row.media_type,
+        content=bytes(row.content),
+        artifact_type=row.artifact_type,
+        subject_digest=row.subject_digest,
+        annotations=json.loads(row.annotations) if row.annotations else {},
+    )

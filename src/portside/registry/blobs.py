@@ -1,0 +1,72 @@
+"""Reading and deleting blobs, always through a repository's links."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from portside.metadata.records import BlobRecord
+from portside.metadata.store import MetadataStore
+from portside.oci.digest import Digest
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.oci.ranges import ByteRange
+from portside.storage.base import BlobStorage
+from portside.storage.paths import blob_key, upload_key
+
+
+@dataclass(frozen=True)
+class BlobContent:
+    """A readable blob: its size, and either a local file or a stream."""
+
+    digest: Digest
+    size: int
+    path: Path | None
+
+
+class BlobService:
+    """Blob reads, stats and deletes for one registry."""
+
+    def __init__(self, store: MetadataStore, storage: BlobStorage) -> None:
+        self._store = store
+        self._storage = storage
+
+    async def stat(self, repository: str, digest: Digest) -> BlobRecord:
+        """The blob's record if ``repository`` links it and its bytes exist, else ``BLOB_UNKNOWN``."""
+        record = await self._store.linked_blob(repository, str(digest))
+        if record is None:
+            raise RegistryError(ErrorKind.BLOB_UNKNOWN, detail={"digest": str(digest)})
+        return record
+
+    async def open(self, repository: str, digest: Digest) -> BlobContent:
+        """Locate a blob for reading."""
+        record = await self.stat(repository, digest)
+        return BlobContent(digest, record.size, self._storage.local_path(blob_key(digest)))
+
+    def stream(self, digest: Digest, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
+        """The blob's bytes, whole or one range."""
+        if byte_range is None:
+            return self._storage.read(blob_key(digest))
+        return self._storage.read(blob_key(digest), byte_range.start, byte_range.length)
+
+    async def delete(self, repository: str, digest: Digest) -> None:
+        """Unlink the blob from ``repository``; the bytes go when garbage collection finds them unused."""
+        if not await self._store.unlink_blob(repository, str(digest)):
+            raise RegistryError(ErrorKind.BLOB_UNKNOWN, detail={"digest": str(digest)})
+
+    async def put_small(self, repository: str, digest: Digest, data: bytes) -> None:
+        """Store a tiny, known blob (the empty JSON config) without an upload session."""
+        if await self._store.linked_blob(repository, str(digest)) is not None:
+            return
+        key = blob_key(digest)
+        if await self._storage.stat(key) is None:
+            staging = upload_key(f"small-{uuid.uuid4().hex}")
+            await self._storage.create(staging)
+
+            async def body() -> AsyncIterator[bytes]:
+                yield data
+
+            await self._storage.append(staging, body(), 0)
+            await self._storage.commit(staging, key)
+        await self._store.link_blob(repository, str(digest), len(data))

@@ -1,0 +1,119 @@
+"""Manifests: validated on the way in, served byte-exact on the way out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portside.metadata.records import ManifestRecord, Reference
+from portside.metadata.store import MetadataStore
+from portside.oci import media_types as mt
+from portside.oci.digest import Digest, digest_of, looks_like_digest, parse_digest
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.oci.manifest import ParsedManifest, parse_manifest
+from portside.oci.names import validate_tag
+from portside.registry.blobs import BlobService
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """The outcome of a manifest PUT."""
+
+    digest: Digest
+    subject: str | None
+
+
+def references_of(manifest: ParsedManifest) -> list[Reference]:
+    """The blobs and child manifests a manifest needs in its repository (``subject`` excluded)."""
+    refs: list[Reference] = []
+    if manifest.config is not None:
+        refs.append(Reference(str(manifest.config.digest), "blob"))
+    refs.extend(Reference(str(layer.digest), "blob") for layer in manifest.layers if not layer.is_foreign)
+    refs.extend(Reference(str(child.digest), "manifest") for child in manifest.children)
+    return refs
+
+
+class ManifestService:
+    """Reads, writes and deletes of manifests and tags."""
+
+    def __init__(self, store: MetadataStore, blobs: BlobService, max_bytes: int) -> None:
+        self._store = store
+        self._blobs = blobs
+        self.max_bytes = max_bytes
+
+    async def get(self, repository: str, reference: str, accepted: list[str]) -> ManifestRecord:
+        """A manifest by tag or digest. By tag, its type must be acceptable to the client."""
+        if looks_like_digest(reference):
+            digest = parse_digest(reference)
+            record = await self._store.get_manifest(repository, str(digest))
+        else:
+            validate_tag(reference)
+            record = await self._store.get_manifest_by_tag(repository, reference)
+            if record is not None and not mt.accepts(accepted, record.media_type):
+                raise RegistryError(
+                    ErrorKind.MANIFEST_UNKNOWN,
+                    f"manifest is {record.media_type}, which the Accept header does not allow",
+                    {"tag": reference, "mediaType": record.media_type},
+                )
+        if record is None:
+            await self._raise_unknown(repository, reference)
+        assert record is not None
+        return record
+
+    async def _raise_unknown(self, repository: str, reference: str) -> None:
+        if not await self._store.repository_exists(repository):
+            raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
+        raise RegistryError(ErrorKind.MANIFEST_UNKNOWN, detail={"reference": reference})
+
+    async def put(self, repository: str, reference: str, content: bytes, content_type: str | None) -> StoredManifest:
+        """Validate and store a manifest exactly as sent; tag it if ``reference`` is a tag."""
+        if len(content) > self.max_bytes:
+            raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": self.max_bytes})
+        tag: str | None = None
+        if looks_like_digest(reference):
+            claimed = parse_digest(reference)
+            digest = digest_of(content, claimed.algorithm)
+            if digest != claimed:
+                raise RegistryError(
+                    ErrorKind.DIGEST_INVALID,
+                    "manifest digest does not match the reference it was put to",
+                    {"expected": str(claimed), "actual": str(digest)},
+                )
+        else:
+            tag = validate_tag(reference)
+            digest = digest_of(content)
+        parsed = parse_manifest(content, content_type)
+        await self._ensure_references(repository, parsed)
+        record = ManifestRecord(
+            digest=str(digest),
+            media_type=parsed.media_type,
+            content=content,
+            artifact_type=parsed.referrer_artifact_type,
+            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+            annotations=parsed.annotations,
+        )
+        await self._store.put_manifest(repository, record, references_of(parsed), tag)
+        return StoredManifest(digest, record.subject_digest)
+
+    async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
+        config = parsed.config
+        if config is not None and str(config.digest) == mt.EMPTY_JSON_DIGEST and config.size == len(mt.EMPTY_JSON):
+            # Artifacts use the well-known empty config; not every client uploads it.
+            await self._blobs.put_small(repository, config.digest, mt.EMPTY_JSON)
+        missing = await self._store.missing_references(repository, references_of(parsed))
+        if missing:
+            raise RegistryError(
+                ErrorKind.MANIFEST_BLOB_UNKNOWN,
+                f"{len(missing)} referenced blob(s) or manifest(s) are not in the repository",
+                [{"digest": m.digest, "kind": m.kind} for m in missing],
+            )
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """By digest: remove the manifest and its tags. By tag: remove only the tag."""
+        if looks_like_digest(reference):
+            digest = parse_digest(reference)
+            if not await self._store.delete_manifest(repository, str(digest)):
+                await self._raise_unknown(repository, reference)
+            return
+        validate_tag(reference)
+        if not await self._store.delete_tag(repository, reference):
+            await self._raise_unknown(repository, reference)

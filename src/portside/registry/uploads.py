@@ -1,0 +1,212 @@
+"""Blob uploads: sessions, chunks, monolithic pushes, cross-repository mounts and commits."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from portside.metadata.store import MetadataStore, utcnow
+from portside.oci.digest import Digest, new_hasher
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.oci.ranges import ByteRange, upload_range_header
+from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
+from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch
+from portside.storage.paths import blob_key, upload_key
+
+_UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """Where an upload session stands."""
+
+    id: str
+    repository: str
+    size: int
+
+    @property
+    def range_header(self) -> str:
+        """The ``Range`` header that reports this upload's progress."""
+        return upload_range_header(self.size)
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+class UploadService:
+    """Everything about getting blob bytes into the registry."""
+
+    def __init__(self, store: MetadataStore, storage: BlobStorage, expiry: timedelta) -> None:
+        self._store = store
+        self._storage = storage
+        self._expiry = expiry
+        self._hashes = RunningHashes()
+
+    async def start(self, repository: str) -> UploadStatus:
+        """Open a new, empty upload session."""
+        upload_id = uuid.uuid4().hex
+        await self._storage.create(upload_key(upload_id))
+        await self._store.create_upload(upload_id, repository)
+        self._hashes.put(upload_id, RunningHash(0, new_hasher()))
+        return UploadStatus(upload_id, repository, 0)
+
+    async def status(self, repository: str, upload_id: str) -> UploadStatus:
+        """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's."""
+        await self._session(repository, upload_id)
+        size = await self._storage.stat(upload_key(upload_id))
+        if size is None:
+            await self._store.delete_upload(upload_id)
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        return UploadStatus(upload_id, repository, size)
+
+    async def _session(self, repository: str, upload_id: str) -> None:
+        if not _UPLOAD_ID_RE.match(upload_id):
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        record = await self._store.get_upload(upload_id)
+        if record is None or record.repository != repository:
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+
+    async def append(
+        self,
+        repository: str,
+        upload_id: str,
+        chunks: AsyncIterable[bytes],
+        content_range: ByteRange | None,
+        content_length: int | None,
+    ) -> UploadStatus:
+        """Append one chunk. With ``Content-Range`` it must start where the upload ends (else 416)."""
+        current = await self.status(repository, upload_id)
+        self._check_range(current, content_range, content_length)
+        size = await self._write(current, chunks)
+        await self._store.touch_upload(upload_id)
+        status = UploadStatus(upload_id, repository, size)
+        if content_range is not None and size - current.size != content_range.length:
+            raise RegistryError(
+                ErrorKind.RANGE_INVALID,
+                "chunk length does not match Content-Range",
+                {"received": size - current.size, "expected": content_range.length},
+                headers={"Range": status.range_header},
+            )
+        return status
+
+    @staticmethod
+    def _check_range(current: UploadStatus, content_range: ByteRange | None, content_length: int | None) -> None:
+        if content_range is None:
+            return
+        if content_range.start != current.size:
+            raise RegistryError(
+                ErrorKind.RANGE_INVALID,
+                f"chunk starts at {content_range.start} but the upload holds {current.size} bytes",
+                {"Content-Range": f"{content_range.start}-{content_range.end}"},
+                headers={"Range": current.range_header},
+            )
+        if content_length is not None and content_length != content_range.length:
+            raise RegistryError(
+                ErrorKind.RANGE_INVALID,
+                "Content-Length does not match Content-Range",
+                {"Content-Length": content_length, "Content-Range": f"{content_range.start}-{content_range.end}"},
+                headers={"Range": current.range_header},
+            )
+
+    async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes]) -> int:
+        key = upload_key(current.id)
+        state = self._hashes.take(current.id)
+        if state is None or state.offset != current.size:
+            state = await hash_stored(self._storage, key)
+        try:
+            size = await self._storage.append(key, chunks, current.size, observer=state.update)
+        except OffsetMismatch as exc:
+            raise RegistryError(
+                ErrorKind.RANGE_INVALID,
+                "the upload changed while this chunk was sent (concurrent writes)",
+                headers={"Range": upload_range_header(exc.actual)},
+            ) from exc
+        except ObjectMissing as exc:
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": current.id}) from exc
+        # Any exception above leaves the state out of the table, so it is rebuilt next time.
+        if state.offset == size:
+            self._hashes.put(current.id, state)
+        return size
+
+    async def finish(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        chunks: AsyncIterable[bytes] | None,
+        content_range: ByteRange | None,
+        content_length: int | None,
+    ) -> int:
+        """Take an optional last chunk, verify the digest, and commit the blob. Returns its size."""
+        current = await self.status(repository, upload_id)
+        if chunks is not None and (content_length is None or content_length > 0):
+            self._check_range(current, content_range, content_length)
+            size = await self._write(current, chunks)
+            current = UploadStatus(upload_id, repository, size)
+        await self._commit(current, digest)
+        return current.size
+
+    async def _commit(self, current: UploadStatus, digest: Digest) -> None:
+        key = upload_key(current.id)
+        state = self._hashes.take(current.id)
+        if digest.algorithm != "sha256" or state is None or state.offset != current.size:
+            state = await hash_stored(self._storage, key, digest.algorithm)
+        actual = state.hasher.hexdigest()
+        if actual != digest.encoded:
+            # Keep the session: the client may retry with the right digest.
+            if digest.algorithm == "sha256":
+                self._hashes.put(current.id, state)
+            raise RegistryError(
+                ErrorKind.DIGEST_INVALID,
+                "provided digest did not match uploaded content",
+                {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+            )
+        await self._storage.commit(key, blob_key(digest))
+        await self._store.link_blob(current.repository, str(digest), current.size)
+        await self._store.delete_upload(current.id)
+
+    async def monolithic(self, repository: str, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
+        """A whole blob in one request (``POST ?digest=``)."""
+        session = await self.start(repository)
+        try:
+            size = await self._write(session, chunks)
+            await self._commit(UploadStatus(session.id, repository, size), digest)
+        except BaseException:
+            await self._drop(session.id)
+            raise
+        return size
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        """Abandon a session and free its bytes."""
+        await self._session(repository, upload_id)
+        await self._drop(upload_id)
+
+    async def _drop(self, upload_id: str) -> None:
+        self._hashes.discard(upload_id)
+        await self._store.delete_upload(upload_id)
+        await self._storage.delete(upload_key(upload_id))
+
+    async def mount(self, repository: str, digest: Digest, source: str) -> int | None:
+        """Link a blob from ``source`` if that repository holds it; the size, or ``None`` to fall back."""
+        record = await self._store.linked_blob(source, str(digest))
+        if record is None or await self._storage.stat(blob_key(digest)) is None:
+            return None
+        await self._store.link_blob(repository, str(digest), record.size)
+        return record.size
+
+    async def expire(self) -> int:
+        """Remove sessions idle for longer than the expiry; how many went."""
+        idle = await self._store.uploads_idle_since(utcnow() - self._expiry)
+        for upload_id in idle:
+            await self._drop(upload_id)
+        return len(idle)
+
+    @staticmethod
+    def no_body() -> AsyncIterator[bytes]:
+        """An empty body stream."""
+        return _empty()

@@ -1,0 +1,184 @@
+"""Blob storage on a local filesystem, durable with fsync and atomic with rename."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
+
+# Writes go to disk in batches of about this size, hashed in the same worker thread.
+WRITE_BATCH = 1 << 20
+READ_CHUNK = 1 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if observer is not None:
+            observer(chunk)
+
+
+class FilesystemStorage(BlobStorage):
+    """Objects are files under ``root``; keys map to relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"unsafe storage key {key!r}")
+        return self.root / key
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's file path (the file may not exist)."""
+        return self._path(key)
+
+    def _make_parents(self, path: Path) -> None:
+        # Each directory we create must itself be made durable in its parent.
+        missing: list[Path] = []
+        parent = path.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+            _fsync_dir(directory.parent)
+
+    async def stat(self, key: str) -> int | None:
+        """The file's size, or ``None``."""
+        try:
+            return (await asyncio.to_thread(os.stat, self._path(key))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the file in 1 MiB reads done off the event loop."""
+        path = self._path(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        try:
+            remaining = length
+            if offset:
+                handle.seek(offset)
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                data = await asyncio.to_thread(handle.read, size)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            handle.close()
+
+    async def create(self, key: str) -> None:
+        """Create an empty file and make it and its directory entry durable."""
+
+        def _create() -> None:
+            path = self._path(key)
+            self._make_parents(path)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(path.parent)
+
+        await asyncio.to_thread(_create)
+
+    async def append(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        expected_offset: int,
+        observer: WriteObserver | None = None,
+    ) -> int:
+        """Append under an exclusive lock; receive the next batch while the last is written."""
+        path = self._path(key)
+        try:
+            fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise OffsetMismatch(os.fstat(fd).st_size) from exc
+                raise
+            actual = os.fstat(fd).st_size
+            if actual != expected_offset:
+                raise OffsetMismatch(actual)
+            pending: asyncio.Future[None] | None = None
+            batch: list[bytes] = []
+            batch_size = 0
+            try:
+                async for chunk in chunks:
+                    if not chunk:
+                        continue
+                    batch.append(chunk)
+                    batch_size += len(chunk)
+                    if batch_size >= WRITE_BATCH:
+                        if pending is not None:
+                            await pending
+                        pending = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, batch, observer))
+                        batch, batch_size = [], 0
+            finally:
+                if pending is not None:
+                    await pending
+            if batch:
+                await asyncio.to_thread(_write_all, fd, batch, observer)
+            await asyncio.to_thread(os.fsync, fd)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+
+    async def commit(self, source_key: str, target_key: str) -> None:
+        """Rename into place (atomic on one filesystem) and fsync the directory."""
+        source, target = self._path(source_key), self._path(target_key)
+
+        def _commit() -> None:
+            if target.exists():
+                source.unlink(missing_ok=True)
+                return
+            self._make_parents(target)
+            try:
+                os.rename(source, target)
+            except FileNotFoundError as exc:
+                raise ObjectMissing(source_key) from exc
+            _fsync_dir(target.parent)
+            _fsync_dir(source.parent)
+
+        await asyncio.to_thread(_commit)
+
+    async def delete(self, key: str) -> None:
+        """Unlink the file if present."""
+        await asyncio.to_thread(self._path(key).unlink, True)
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        """Walk the directory tree under ``prefix``."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        paths = await asyncio.to_thread(lambda: [p for p in base.rglob("*") if p.is_file()] if base.exists() else [])
+        for path in paths:
+            yield path.relative_to(self.root).as_posix()

@@ -1,0 +1,249 @@
+"""Blob uploads: sessions, chunks, monolithic pushes, mounts and their errors, against a real server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.protocol import error_codes, push_blob, random_bytes, sha256, unique_repo
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def start_session(client: httpx.Client, repo: str) -> str:
+    response = client.post(f"/v2/{repo}/blobs/uploads/")
+    assert response.status_code == 202, response.text
+    assert response.headers["Docker-Upload-UUID"]
+    assert response.headers["Range"] == "0-0"
+    return response.headers["Location"]
+
+
+def test_post_then_put_with_body_pushes_a_blob(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(10_000)
+    location = start_session(client, repo)
+    response = client.put(location, params={"digest": sha256(data)}, content=data)
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"/v2/{repo}/blobs/{sha256(data)}"
+    assert response.headers["Docker-Content-Digest"] == sha256(data)
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_chunked_upload_with_content_range_then_empty_put(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(3 * 1024 * 1024 + 5)
+    location = start_session(client, repo)
+    offset = 0
+    for size in (1024 * 1024, 1024 * 1024, 1024 * 1024 + 5):
+        chunk = data[offset : offset + size]
+        response = client.patch(location, content=chunk, headers={
+            "Content-Range": f"{offset}-{offset + size - 1}", "Content-Type": "application/octet-stream"})
+        assert response.status_code == 202, response.text
+        offset += size
+        assert response.headers["Range"] == f"0-{offset - 1}"
+        location = response.headers["Location"]
+    status = client.get(location)
+    assert status.status_code == 204
+    assert status.headers["Range"] == f"0-{len(data) - 1}"
+    response = client.put(location, params={"digest": sha256(data)}, headers={"Content-Length": "0"})
+    assert response.status_code == 201
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_streamed_patch_without_content_range_then_put_with_last_chunk(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(200_000)
+    location = start_session(client, repo)
+    response = client.patch(location, content=data[:150_000])
+    assert response.status_code == 202
+    response = client.put(response.headers["Location"], params={"digest": sha256(data)}, content=data[150_000:],
+                          headers={"Content-Range": "150000-199999"})
+    assert response.status_code == 201
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_patch_with_transfer_encoding_chunked_works(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(2 * 1024 * 1024 + 3)
+
+    def body() -> Iterator[bytes]:
+        for start in range(0, len(data), 65536):
+            yield data[start : start + 65536]
+
+    location = start_session(client, repo)
+    response = client.patch(location, content=body())
+    assert response.status_code == 202
+    assert response.headers["Range"] == f"0-{len(data) - 1}"
+    assert client.put(response.headers["Location"], params={"digest": sha256(data)}).status_code == 201
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_out_of_order_chunk_is_416_and_changes_nothing(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(1000)
+    location = start_session(client, repo)
+    assert client.patch(location, content=data[:500], headers={"Content-Range": "0-499"}).status_code == 202
+    response = client.patch(location, content=data[600:], headers={"Content-Range": "600-999"})
+    assert response.status_code == 416
+    assert response.headers["Range"] == "0-499"
+    assert error_codes(response) == ["RANGE_INVALID"]
+    assert client.get(location).headers["Range"] == "0-499"
+    assert client.patch(location, content=data[500:], headers={"Content-Range": "500-999"}).status_code == 202
+    assert client.put(location, params={"digest": sha256(data)}).status_code == 201
+
+
+def test_content_range_that_disagrees_with_length_is_416(client: httpx.Client) -> None:
+    location = start_session(client, unique_repo())
+    response = client.patch(location, content=b"x" * 10, headers={"Content-Range": "0-19"})
+    assert response.status_code == 416
+    assert client.get(location).headers["Range"] == "0-0"
+
+
+def test_malformed_content_range_is_416(client: httpx.Client) -> None:
+    location = start_session(client, unique_repo())
+    response = client.patch(location, content=b"abc", headers={"Content-Range": "zero-two"})
+    assert response.status_code == 416
+    assert error_codes(response) == ["RANGE_INVALID"]
+
+
+def test_put_with_wrong_digest_is_digest_invalid_and_nothing_is_stored(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(1000)
+    location = start_session(client, repo)
+    wrong = sha256(b"something else")
+    response = client.put(location, params={"digest": wrong}, content=data)
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+    assert client.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
+    assert client.head(f"/v2/{repo}/blobs/{sha256(data)}").status_code == 404
+
+
+def test_monolithic_post_with_wrong_digest_stores_nothing(client: httpx.Client) -> None:
+    repo, data = unique_repo(), random_bytes(100)
+    wrong = sha256(b"other")
+    response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": wrong}, content=data)
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+    assert client.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
+
+
+def test_put_without_digest_is_digest_invalid(client: httpx.Client) -> None:
+    location = start_session(client, unique_repo())
+    response = client.put(location, content=b"abc")
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+
+
+def test_sha512_digest_is_accepted(client: httpx.Client) -> None:
+    import hashlib
+
+    repo, data = unique_repo(), random_bytes(3000)
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    location = start_session(client, repo)
+    assert client.put(location, params={"digest": digest}, content=data).status_code == 201
+    response = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert response.content == data
+    assert response.headers["Docker-Content-Digest"] == digest
+
+
+@pytest.mark.parametrize("upload_id", ["nonexistent", "0" * 32, "ABCDEF0123456789ABCDEF0123456789"])
+def test_unknown_upload_is_blob_upload_unknown(client: httpx.Client, upload_id: str) -> None:
+    repo = unique_repo()
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = client.request(method, f"/v2/{repo}/blobs/uploads/{upload_id}", params={"digest": sha256(b"")})
+        assert response.status_code == 404, (method, response.text)
+        assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_upload_of_another_repository_is_unknown_here(client: httpx.Client) -> None:
+    owner, other = unique_repo(), unique_repo()
+    location = start_session(client, owner)
+    upload_id = location.rsplit("/", 1)[1]
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = client.request(method, f"/v2/{other}/blobs/uploads/{upload_id}",
+                                  params={"digest": sha256(b"abc")}, content=b"abc")
+        assert response.status_code == 404
+        assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]
+    assert client.get(location).status_code == 204
+
+
+def test_cancelled_upload_is_gone(client: httpx.Client) -> None:
+    location = start_session(client, unique_repo())
+    assert client.delete(location).status_code == 204
+    assert error_codes(client.get(location)) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_mount_from_a_repository_holding_the_blob_is_201(client: httpx.Client) -> None:
+    source, target, data = unique_repo(), unique_repo(), random_bytes(500)
+    digest = push_blob(client, source, data)
+    response = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source})
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"/v2/{target}/blobs/{digest}"
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert client.get(f"/v2/{target}/blobs/{digest}").content == data
+
+
+def test_mount_parameters_in_containerd_order_work(client: httpx.Client) -> None:
+    source, target = unique_repo(), unique_repo()
+    digest = push_blob(client, source, random_bytes(50))
+    response = client.post(f"/v2/{target}/blobs/uploads/?mount={digest}&from={source}")
+    assert response.status_code == 201
+
+
+def test_mount_from_a_repository_without_the_blob_falls_back_to_a_session(client: httpx.Client) -> None:
+    source, target = unique_repo(), unique_repo()
+    push_blob(client, source, b"something")
+    missing = sha256(b"never pushed")
+    response = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": missing, "from": source})
+    assert response.status_code == 202
+    assert response.headers["Location"].startswith(f"/v2/{target}/blobs/uploads/")
+    assert client.head(f"/v2/{target}/blobs/{missing}").status_code == 404
+
+
+def test_mount_without_from_falls_back_to_a_session(client: httpx.Client) -> None:
+    source, target = unique_repo(), unique_repo()
+    digest = push_blob(client, source, random_bytes(10))
+    response = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest})
+    assert response.status_code == 202
+    assert client.head(f"/v2/{target}/blobs/{digest}").status_code == 404
+
+
+def test_mount_with_malformed_digest_is_digest_invalid(client: httpx.Client) -> None:
+    response = client.post(f"/v2/{unique_repo()}/blobs/uploads/", params={"mount": "sha256:zz", "from": "a/b"})
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+
+
+def test_upload_session_survives_a_restart(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    repo, data = unique_repo(), random_bytes(300_000)
+    with httpx.Client(base_url=server.url) as http:
+        location = start_session(http, repo)
+        assert http.patch(location, content=data[:100_000], headers={"Content-Range": "0-99999"}).status_code == 202
+    server.stop()
+    server.start()
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get(location).headers["Range"] == "0-99999"
+        response = http.patch(location, content=data[100_000:], headers={"Content-Range": "100000-299999"})
+        assert response.status_code == 202
+        assert http.put(location, params={"digest": sha256(data)}).status_code == 201
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_idle_upload_sessions_expire(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(env={"PORTSIDE_UPLOAD_EXPIRY_SECONDS": "60", "PORTSIDE_UPLOAD_PURGE_INTERVAL_SECONDS": "1"})
+    with httpx.Client(base_url=server.url) as http:
+        location = start_session(http, unique_repo())
+        http.patch(location, content=b"partial")
+        upload_id = location.rsplit("/", 1)[1]
+        upload_file = server.data_dir / "storage" / "uploads" / upload_id
+        assert upload_file.exists()
+        # Age the session by moving its last activity back in time through the database.
+        import sqlite3
+
+        with sqlite3.connect(server.data_dir / "portside.db") as db:
+            db.execute("UPDATE uploads SET updated_at = '2000-01-01 00:00:00' WHERE id = ?", (upload_id,))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and http.get(location).status_code != 404:
+            time.sleep(0.5)
+        assert error_codes(http.get(location)) == ["BLOB_UPLOAD_UNKNOWN"]
+        assert not upload_file.exists()
