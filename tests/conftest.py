@@ -31,9 +31,16 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start private servers (for crash and restart tests); all are stopped afterwards."""
     started: list[ServerProcess] = []
 
-    def start(data_dir: Path | None = None, workers: int = 1, env: dict[str, str] | None = None,
-              port: int = 0) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", workers=workers, env=env or {}, port=port).start()
+    def start(
+        data_dir: Path | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+        extra_args: list[str] | None = None,
+    ) -> ServerProcess:
+        server = ServerProcess(
+            data_dir or tmp_path / "data", workers=workers, env=env or {}, port=port, extra_args=extra_args or []
+        ).start()
         started.append(server)
         return server
 

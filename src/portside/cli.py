@@ -21,6 +21,15 @@ ConfigOption = Annotated[
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
 
 
+def _settings(config_file: Path | None, **overrides: object) -> Settings:
+    """Load settings, turning a bad file or value into a short message and exit status 2."""
+    try:
+        return load_settings(config_file, **overrides)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"portside: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _prepare(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
@@ -42,7 +51,7 @@ def serve(
     from granian.constants import Interfaces
     from granian.server import Server
 
-    settings = load_settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     try:
         _prepare(settings)
@@ -65,7 +74,7 @@ def serve(
 @cli.command(name="migrate")
 def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Bring the metadata database schema up to date."""
-    settings = load_settings(config, data_dir=data_dir)
+    settings = _settings(config, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(migrate.upgrade(settings.resolved_database_url))
     typer.echo(f"database at revision {migrate.head_revision()}")
@@ -74,7 +83,7 @@ def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None)
 @cli.command()
 def config(config: ConfigOption = None) -> None:
     """Print the settings in effect (file, environment and defaults resolved) as JSON."""
-    typer.echo(load_settings(config).model_dump_json(indent=2))
+    typer.echo(_settings(config).model_dump_json(indent=2))
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
     file_bound = type(
         "FileSettings",
         (Settings,),
-        {"model_config": SettingsConfigDict(**Settings.model_config, toml_file=config_file)},
+        {"model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})},
     )
     settings: Settings = file_bound(**flags)
     return Settings.model_validate(settings.model_dump())

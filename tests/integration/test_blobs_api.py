@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.support.protocol import error_codes, push_blob, random_bytes, sha256, unique_repo
 from tests.support.rawhttp import raw_request
 from tests.support.server import ServerProcess
-from tests.support.protocol import error_codes, push_blob, random_bytes, sha256, unique_repo
 
 pytestmark = pytest.mark.integration
 

@@ -104,18 +104,25 @@ def test_referrers_filter_by_artifact_type(client: httpx.Client) -> None:
     subject = push_image(client, repo)
     digests = {}
     for artifact_type in ("application/vnd.example.sbom", "application/vnd.example.sig"):
-        artifact = json.dumps({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2}, "layers": [],
-            "subject": descriptor(OCI_MANIFEST, subject.manifest),
-        }).encode()
+        artifact = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2},
+                "layers": [],
+                "subject": descriptor(OCI_MANIFEST, subject.manifest),
+            }
+        ).encode()
         response = push_manifest(client, repo, f"{artifact_type.rsplit('.', 1)[1]}", artifact, OCI_MANIFEST)
         assert response.status_code == 201
         digests[artifact_type] = response.headers["Docker-Content-Digest"]
     everything = client.get(f"/v2/{repo}/referrers/{subject.digest}")
     assert "OCI-Filters-Applied" not in everything.headers
     assert {m["digest"] for m in everything.json()["manifests"]} == set(digests.values())
-    filtered = client.get(f"/v2/{repo}/referrers/{subject.digest}", params={"artifactType": "application/vnd.example.sig"})
+    filtered = client.get(
+        f"/v2/{repo}/referrers/{subject.digest}", params={"artifactType": "application/vnd.example.sig"}
+    )
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
     assert [m["digest"] for m in filtered.json()["manifests"]] == [digests["application/vnd.example.sig"]]
 
@@ -125,8 +132,14 @@ def test_referrers_of_an_image_manifest_report_the_config_media_type(client: htt
     subject = push_image(client, repo)
     signature = push_image(client, repo, tag=None, subject=descriptor(OCI_MANIFEST, subject.manifest))
     manifests = client.get(f"/v2/{repo}/referrers/{subject.digest}").json()["manifests"]
-    assert manifests == [{"mediaType": OCI_MANIFEST, "digest": signature.digest, "size": len(signature.manifest),
-                          "artifactType": "application/vnd.oci.image.config.v1+json"}]
+    assert manifests == [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": signature.digest,
+            "size": len(signature.manifest),
+            "artifactType": "application/vnd.oci.image.config.v1+json",
+        }
+    ]
 
 
 def test_referrers_with_no_referrers_is_an_empty_index(client: httpx.Client) -> None:
@@ -134,8 +147,11 @@ def test_referrers_with_no_referrers_is_an_empty_index(client: httpx.Client) -> 
     subject = push_image(client, repo)
     response = client.get(f"/v2/{repo}/referrers/{subject.digest}")
     assert response.status_code == 200
-    assert response.json() == {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                               "manifests": []}
+    assert response.json() == {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [],
+    }
 
 
 def test_referrers_with_malformed_digest_is_digest_invalid(client: httpx.Client) -> None:

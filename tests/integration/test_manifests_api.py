@@ -100,8 +100,13 @@ def test_head_never_sends_a_body_on_the_wire(registry: ServerProcess, client: ht
 def test_repeated_accept_lines_are_merged(registry: ServerProcess, client: httpx.Client) -> None:
     repo = unique_repo()
     children = [push_image(client, repo, tag=None) for _ in range(2)]
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                        "manifests": [descriptor(OCI_MANIFEST, c.manifest) for c in children]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [descriptor(OCI_MANIFEST, c.manifest) for c in children],
+        }
+    ).encode()
     assert push_manifest(client, repo, "multi", index, OCI_INDEX).status_code == 201
     head = f"GET /v2/{repo}/manifests/multi HTTP/1.1\r\nHost: x\r\n".encode()
     head += b"".join(f"Accept: {media_type}\r\n".encode() for media_type in CONTAINERS_IMAGE_ACCEPT)
@@ -125,13 +130,16 @@ def test_docker_schema2_manifest_and_manifest_list_are_accepted(client: httpx.Cl
     repo = unique_repo()
     amd64 = push_image(client, repo, tag=None, docker=True)
     arm64 = push_image(client, repo, tag=None, docker=True)
-    manifest_list = json.dumps({
-        "schemaVersion": 2, "mediaType": DOCKER_LIST,
-        "manifests": [
-            descriptor(DOCKER_MANIFEST, amd64.manifest, platform={"architecture": "amd64", "os": "linux"}),
-            descriptor(DOCKER_MANIFEST, arm64.manifest, platform={"architecture": "arm64", "os": "linux"}),
-        ],
-    }).encode()
+    manifest_list = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_LIST,
+            "manifests": [
+                descriptor(DOCKER_MANIFEST, amd64.manifest, platform={"architecture": "amd64", "os": "linux"}),
+                descriptor(DOCKER_MANIFEST, arm64.manifest, platform={"architecture": "arm64", "os": "linux"}),
+            ],
+        }
+    ).encode()
     assert push_manifest(client, repo, "latest", manifest_list, DOCKER_LIST).status_code == 201
     response = client.get(f"/v2/{repo}/manifests/latest", headers={"Accept": f"{DOCKER_LIST}, {DOCKER_MANIFEST}"})
     assert response.headers["Content-Type"] == DOCKER_LIST
@@ -144,8 +152,13 @@ def test_index_with_a_missing_child_is_manifest_blob_unknown(client: httpx.Clien
     repo = unique_repo()
     present = push_image(client, repo, tag=None)
     ghost = image_manifest(b"{}", [b"x"])
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        descriptor(OCI_MANIFEST, present.manifest), descriptor(OCI_MANIFEST, ghost)]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [descriptor(OCI_MANIFEST, present.manifest), descriptor(OCI_MANIFEST, ghost)],
+        }
+    ).encode()
     response = push_manifest(client, repo, "latest", index, OCI_INDEX)
     assert response.status_code == 400
     assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
@@ -174,8 +187,9 @@ def test_manifest_cannot_reference_a_blob_linked_only_elsewhere(client: httpx.Cl
 
 def test_schema1_manifest_is_refused_with_a_clear_error(client: httpx.Client) -> None:
     schema1 = json.dumps({"schemaVersion": 1, "name": "a", "tag": "b", "fsLayers": [], "history": []}).encode()
-    response = push_manifest(client, unique_repo(), "old", schema1,
-                             "application/vnd.docker.distribution.manifest.v1+prettyjws")
+    response = push_manifest(
+        client, unique_repo(), "old", schema1, "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    )
     assert response.status_code == 400
     assert error_codes(response) == ["MANIFEST_INVALID"]
     assert "schema 1" in response.json()["errors"][0]["message"]
@@ -186,18 +200,30 @@ def test_schema1_manifest_is_refused_with_a_clear_error(client: httpx.Client) ->
     [
         (b"{not json", OCI_MANIFEST, "MANIFEST_INVALID"),
         (b"[]", OCI_MANIFEST, "MANIFEST_INVALID"),
-        (json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode(), OCI_MANIFEST,
-         "MANIFEST_INVALID"),
-        (json.dumps({"schemaVersion": 2, "config": {"mediaType": "a/b", "digest": "sha256:00", "size": 1},
-                     "layers": []}).encode(), OCI_MANIFEST, "MANIFEST_INVALID"),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode(),
+            OCI_MANIFEST,
+            "MANIFEST_INVALID",
+        ),
+        (
+            json.dumps(
+                {"schemaVersion": 2, "config": {"mediaType": "a/b", "digest": "sha256:00", "size": 1}, "layers": []}
+            ).encode(),
+            OCI_MANIFEST,
+            "MANIFEST_INVALID",
+        ),
         (json.dumps({"schemaVersion": 2, "config": {}, "layers": []}).encode(), "", "MANIFEST_INVALID"),
-        (json.dumps({"schemaVersion": 3, "mediaType": OCI_MANIFEST, "config": {}, "layers": []}).encode(), OCI_MANIFEST,
-         "MANIFEST_INVALID"),
+        (
+            json.dumps({"schemaVersion": 3, "mediaType": OCI_MANIFEST, "config": {}, "layers": []}).encode(),
+            OCI_MANIFEST,
+            "MANIFEST_INVALID",
+        ),
     ],
     ids=["bad-json", "not-object", "type-mismatch", "bad-digest", "no-media-type", "bad-schema-version"],
 )
-def test_malformed_manifests_are_manifest_invalid(client: httpx.Client, body: bytes, content_type: str,
-                                                  code: str) -> None:
+def test_malformed_manifests_are_manifest_invalid(
+    client: httpx.Client, body: bytes, content_type: str, code: str
+) -> None:
     repo = unique_repo()
     response = push_manifest(client, repo, "latest", body, content_type)
     assert response.status_code == 400
@@ -271,34 +297,47 @@ def test_artifact_with_subject_answers_oci_subject_and_is_a_referrer(client: htt
     subject = push_image(client, repo)
     layer = random_bytes(300)
     push_blob(client, repo, layer)
-    artifact = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.sbom",
-        "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2},
-        "layers": [descriptor("application/spdx+json", layer)],
-        "subject": descriptor(OCI_MANIFEST, subject.manifest),
-        "annotations": {"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
-    }).encode()
+    artifact = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.sbom",
+            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2},
+            "layers": [descriptor("application/spdx+json", layer)],
+            "subject": descriptor(OCI_MANIFEST, subject.manifest),
+            "annotations": {"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
+        }
+    ).encode()
     response = push_manifest(client, repo, sha256(artifact), artifact, OCI_MANIFEST)
     assert response.status_code == 201, response.text
     assert response.headers["OCI-Subject"] == subject.digest
     referrers = client.get(f"/v2/{repo}/referrers/{subject.digest}")
     assert referrers.status_code == 200
     assert referrers.headers["Content-Type"] == OCI_INDEX
-    assert referrers.json()["manifests"] == [{
-        "mediaType": OCI_MANIFEST, "digest": sha256(artifact), "size": len(artifact),
-        "artifactType": "application/vnd.example.sbom",
-        "annotations": {"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
-    }]
+    assert referrers.json()["manifests"] == [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": sha256(artifact),
+            "size": len(artifact),
+            "artifactType": "application/vnd.example.sbom",
+            "annotations": {"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
+        }
+    ]
 
 
 def test_subject_may_be_pushed_before_it_exists(client: httpx.Client) -> None:
     repo = unique_repo()
     push_image(client, repo)
     absent = sha256(b"future manifest")
-    artifact = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.sig",
-        "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2}, "layers": [],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": absent, "size": 10},
-    }).encode()
+    artifact = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.sig",
+            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2},
+            "layers": [],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": absent, "size": 10},
+        }
+    ).encode()
     assert push_manifest(client, repo, sha256(artifact), artifact, OCI_MANIFEST).status_code == 201
     assert [m["digest"] for m in client.get(f"/v2/{repo}/referrers/{absent}").json()["manifests"]] == [sha256(artifact)]

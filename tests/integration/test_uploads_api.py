@@ -39,8 +39,11 @@ def test_chunked_upload_with_content_range_then_empty_put(client: httpx.Client) 
     offset = 0
     for size in (1024 * 1024, 1024 * 1024, 1024 * 1024 + 5):
         chunk = data[offset : offset + size]
-        response = client.patch(location, content=chunk, headers={
-            "Content-Range": f"{offset}-{offset + size - 1}", "Content-Type": "application/octet-stream"})
+        response = client.patch(
+            location,
+            content=chunk,
+            headers={"Content-Range": f"{offset}-{offset + size - 1}", "Content-Type": "application/octet-stream"},
+        )
         assert response.status_code == 202, response.text
         offset += size
         assert response.headers["Range"] == f"0-{offset - 1}"
@@ -58,8 +61,12 @@ def test_streamed_patch_without_content_range_then_put_with_last_chunk(client: h
     location = start_session(client, repo)
     response = client.patch(location, content=data[:150_000])
     assert response.status_code == 202
-    response = client.put(response.headers["Location"], params={"digest": sha256(data)}, content=data[150_000:],
-                          headers={"Content-Range": "150000-199999"})
+    response = client.put(
+        response.headers["Location"],
+        params={"digest": sha256(data)},
+        content=data[150_000:],
+        headers={"Content-Range": "150000-199999"},
+    )
     assert response.status_code == 201
     assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
 
@@ -159,8 +166,9 @@ def test_upload_of_another_repository_is_unknown_here(client: httpx.Client) -> N
     location = start_session(client, owner)
     upload_id = location.rsplit("/", 1)[1]
     for method in ("GET", "PATCH", "PUT", "DELETE"):
-        response = client.request(method, f"/v2/{other}/blobs/uploads/{upload_id}",
-                                  params={"digest": sha256(b"abc")}, content=b"abc")
+        response = client.request(
+            method, f"/v2/{other}/blobs/uploads/{upload_id}", params={"digest": sha256(b"abc")}, content=b"abc"
+        )
         assert response.status_code == 404
         assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]
     assert client.get(location).status_code == 204

@@ -31,6 +31,7 @@ class ServerProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def host(self) -> str:
@@ -60,6 +61,7 @@ class ServerProcess:
             str(self.data_dir),
             "--workers",
             str(self.workers),
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -1,0 +1,112 @@
+"""The server process and the command line: TLS probes, settings, several workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.protocol import random_bytes, sha256, unique_repo
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def test_tls_client_hello_on_the_plain_port_is_refused_at_once(registry: ServerProcess) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    # A server that waited for a request line would hit this 5 s timeout instead of failing the handshake.
+    with socket.create_connection(("127.0.0.1", registry.port), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        context.wrap_socket(raw, server_hostname="localhost")
+
+
+def _portside(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portside", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = _portside("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "config"):
+        assert command in result.stdout
+
+
+def test_serve_help_lists_its_options() -> None:
+    result = _portside("serve", "--help")
+    for option in ("--host", "--port", "--data-dir", "--config", "--workers"):
+        assert option in result.stdout
+
+
+def test_settings_come_from_toml_then_environment(tmp_path: Path) -> None:
+    config = tmp_path / "portside.toml"
+    config.write_text('port = 6000\nworkers = 3\nmax_manifest_bytes = 2048\ndata_dir = "/srv/registry"\n')
+    result = _portside("config", "--config", str(config), env={"PORTSIDE_WORKERS": "5"})
+    assert result.returncode == 0, result.stderr
+    settings = json.loads(result.stdout)
+    assert settings["port"] == 6000
+    assert settings["workers"] == 5
+    assert settings["max_manifest_bytes"] == 2048
+    assert settings["data_dir"] == "/srv/registry"
+
+
+def test_unknown_setting_in_the_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "portside.toml"
+    config.write_text("prot = 6000\n")
+    result = _portside("config", "--config", str(config))
+    assert result.returncode != 0
+    assert "prot" in result.stderr
+
+
+def test_serve_uses_the_config_file(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    config = tmp_path / "portside.toml"
+    config.write_text("max_manifest_bytes = 1024\ndelete_enabled = false\n")
+    server = start_server(extra_args=["--config", str(config)])
+    with httpx.Client(base_url=server.url) as http:
+        repo = unique_repo()
+        big = b'{"schemaVersion": 2, "annotations": {"a": "' + b"x" * 2000 + b'"}}'
+        response = http.put(
+            f"/v2/{repo}/manifests/latest",
+            content=big,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert response.status_code == 413
+        data = random_bytes(10)
+        http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(data)}, content=data)
+        assert http.delete(f"/v2/{repo}/blobs/{sha256(data)}").status_code == 405
+
+
+def test_chunks_landing_on_different_workers_still_hash_correctly(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(workers=2)
+    repo, data = unique_repo(), random_bytes(6 * 1024 * 1024)
+    with httpx.Client(base_url=server.url) as http:
+        location = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    chunk = 512 * 1024
+    for offset in range(0, len(data), chunk):
+        # A new connection per chunk lets the kernel hand each one to either worker.
+        with httpx.Client(base_url=server.url) as http:
+            response = http.patch(
+                location,
+                content=data[offset : offset + chunk],
+                headers={"Content-Range": f"{offset}-{offset + chunk - 1}"},
+            )
+            assert response.status_code == 202, response.text
+    with httpx.Client(base_url=server.url) as http:
+        assert http.put(location, params={"digest": sha256(data)}).status_code == 201
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
