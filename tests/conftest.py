@@ -1,20 +1,43 @@
-"""Shared fixtures: a real Portside server process and an HTTP client for it."""
+"""Shared fixtures: real Portside server processes (on SQLite and on PostgreSQL) and HTTP clients."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.postgres import PostgresServer, postgres_bin
 from tests.support.server import ServerProcess
+
+DATABASES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server (two workers, as in production) shared by the tests of a session."""
-    server = ServerProcess(tmp_path_factory.mktemp("registry") / "data", workers=2).start()
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session; each server gets its own database in it."""
+    if postgres_bin() is None:
+        pytest.fail("PostgreSQL is not installed: `make test` installs Debian's postgresql package")
+    # Not under pytest's tmp dir: that is private to root, and PostgreSQL runs as its own user.
+    root = Path(tempfile.mkdtemp(prefix="portside-pg-"))
+    server = PostgresServer(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server (two workers, as in production) per database, shared by the tests of a session."""
+    env: dict[str, str] = {}
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    server = ServerProcess(tmp_path_factory.mktemp(f"registry-{request.param}") / "data", workers=2, env=env).start()
     yield server
     server.stop()
 

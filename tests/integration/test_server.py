@@ -110,3 +110,20 @@ def test_chunks_landing_on_different_workers_still_hash_correctly(
     with httpx.Client(base_url=server.url) as http:
         assert http.put(location, params={"digest": sha256(data)}).status_code == 201
         assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_node_refuses_an_unmigrated_schema_until_portside_migrate_runs(
+    request: pytest.FixtureRequest, start_server: Callable[..., ServerProcess], tmp_path: Path, database: str
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {"PORTSIDE_AUTO_MIGRATE": "false"}
+    if database == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    refused = _portside("serve", "--port", "1", "--data-dir", str(data_dir), env=env)
+    assert refused.returncode == 2
+    assert "portside migrate" in refused.stderr
+    migrated = _portside("migrate", "--data-dir", str(data_dir), env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    server = start_server(data_dir, env=env)
+    assert httpx.get(f"{server.url}/v2/").status_code == 200
