@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote, urlencode
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from portside.api.responses import (
@@ -24,6 +25,8 @@ from portside.oci.ranges import ByteRange, parse_content_range, parse_request_ra
 from portside.registry.listings import Page, parse_page_size
 from portside.registry.services import Registry
 from portside.registry.uploads import UploadStatus
+
+log = logging.getLogger("portside.api")
 
 Handler = Callable[[Request, Registry, RouteMatch], Awaitable[Response]]
 
@@ -260,3 +263,8 @@ async def dispatch(request: Request) -> Response:
         return await HANDLERS[match.route.endpoint](request, _registry(request), match)
     except RegistryError as error:
         return error_response(error, request.method)
+    except ClientDisconnect:
+        return error_response(RegistryError(ErrorKind.CLIENT_DISCONNECTED), request.method)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return error_response(RegistryError(ErrorKind.INTERNAL), request.method)

@@ -49,6 +49,8 @@ class ErrorKind(Enum):
     NOT_FOUND = ErrorSpec("NOT_FOUND", 404, "no such endpoint")
     METHOD_NOT_ALLOWED = ErrorSpec("UNSUPPORTED", 405, "method not allowed on this endpoint")
     UNAVAILABLE = ErrorSpec("UNAVAILABLE", 503, "service unavailable")
+    CLIENT_DISCONNECTED = ErrorSpec("BLOB_UPLOAD_INVALID", 400, "the client closed the connection mid-request")
+    INTERNAL = ErrorSpec("UNKNOWN", 500, "internal server error")
 
     @property
     def spec(self) -> ErrorSpec:
