@@ -370,6 +370,29 @@ def test_blob_info_cache_is_private_to_the_sandbox(clients: ClientSandbox, repo:
     assert after == before
 
 
+@needs_skopeo
+@needs_podman
+@needs_root
+def test_clients_log_in_and_push_with_credentials(
+    registry: RegistryLike, tmp_path: Path, repo: Callable[[str], str]
+) -> None:
+    credentials: tuple[str, str] | None = getattr(registry, "credentials", None)
+    if credentials is None:
+        pytest.skip("the registry fixture runs without authentication")
+    user, password = credentials
+    with ClientSandbox.create(tmp_path / "anonymous", registry.host) as anonymous:
+        image = build_image_layout(anonymous.work / "src", layers=3, layer_size=16 * 1024, seed=112)
+        target = anonymous.docker_ref(repo("private"), "v1")
+        with pytest.raises(ClientError):
+            anonymous.skopeo_copy(image.oci_ref, target)
+        assert anonymous.skopeo_login(user, password + "-wrong", check=False).returncode != 0
+
+        anonymous.podman_login(user, password)
+
+        assert anonymous.skopeo_copy(image.oci_ref, target, preserve_digests=True) == image.manifest_digest
+        assert anonymous.skopeo_inspect_raw(target) == image.manifest_bytes
+
+
 # ---------------------------------------------------------------------------
 # podman
 
@@ -388,7 +411,10 @@ def test_podman_pulls_and_pushes_an_image(clients: ClientSandbox, repo: Callable
     assert local["Digest"] == image.manifest_digest
     assert local["RootFS"]["Layers"] == list(image.diff_ids)
 
-    # podman recompresses layers on push: trust its digest file, not the source.
+    # With its blob-info cache emptied podman cannot mount the layers from the
+    # source repository: it recompresses them and uploads each with a chunked
+    # PATCH, so trust its digest file, not the source image's digests.
+    clients.forget_blob_locations()
     pushed = clients.podman_push(image_id, clients.docker_ref(repo("pushed"), "v2"))
 
     raw = clients.skopeo_inspect_raw(clients.docker_ref(repo("pushed"), "v2"))
@@ -402,6 +428,8 @@ def test_podman_pulls_and_pushes_an_image(clients: ClientSandbox, repo: Callable
     assert config["rootfs"]["diff_ids"] == list(image.diff_ids)
     for layer in manifest["layers"]:
         read_blob(out, layer["digest"])  # present and matching its digest
+    by_digest = clients.podman_pull(clients.image_ref(repo("pushed"), pushed))
+    assert f"sha256:{by_digest}" == manifest["config"]["digest"]
 
 
 @needs_skopeo
@@ -412,6 +440,7 @@ def test_podman_push_docker_format_and_pull_back(clients: ClientSandbox, repo: C
     _push(clients, image, repo("source"), "v1")
     image_id = clients.podman_pull(clients.image_ref(repo("source"), "v1"))
 
+    # The blob-info cache knows the layers are in "source": podman mounts them.
     pushed = clients.podman_push(image_id, clients.image_ref(repo("docker"), "v1"), format="v2s2")
 
     raw = clients.skopeo_inspect_raw(clients.docker_ref(repo("docker"), "v1"))
@@ -430,7 +459,8 @@ def test_podman_push_docker_format_and_pull_back(clients: ClientSandbox, repo: C
 @needs_buildah
 @needs_root
 def test_buildah_push_of_a_committed_image(clients: ClientSandbox, repo: Callable[[str], str]) -> None:
-    # buildah's blob PATCH is sent with Transfer-Encoding: chunked, no length.
+    # A new layer: buildah compresses it while uploading, so its PATCH is sent
+    # with Transfer-Encoding: chunked and no Content-Length.
     payload = hashlib.sha256(b"portside").digest() * 8192  # 256 KiB
     source = clients.work / "payload.bin"
     source.write_bytes(payload)
@@ -463,6 +493,7 @@ def test_buildah_pulls_and_pushes_a_multi_layer_image(clients: ClientSandbox, re
     _push(clients, image, repo("source"), "v1")
 
     image_id = clients.buildah_pull(clients.image_ref(repo("source"), "v1"))
+    clients.forget_blob_locations()  # no mounts: recompress and upload (chunked PATCH)
     pushed = clients.buildah_push(image_id, clients.docker_ref(repo("copy"), "v1"))
 
     raw = clients.skopeo_inspect_raw(clients.docker_ref(repo("copy"), "v1"))

@@ -17,10 +17,13 @@ with:
   sandbox's own directories are bind-mounted over
   ``/var/lib/containers/cache`` (containers/image's blob-info cache, which root
   always uses whatever flags are given) and ``/run/containers`` (netavark's
-  run directory). Within one sandbox the cache persists between commands, as
-  it would for a user, so cross-repository mounts are exercised; between
-  sandboxes nothing is shared. As non-root, containers/image keeps that cache
-  under ``$XDG_DATA_HOME`` instead, which is already per-sandbox.
+  run directory, and the storage runroot: podman refuses a runroot longer than
+  50 characters, so the sandbox's runroot is ``/run/containers/storage`` as
+  seen inside the namespace). Within one sandbox the cache persists between
+  commands, as it would for a user, so cross-repository mounts are exercised
+  (:meth:`ClientSandbox.forget_blob_locations` empties it); between sandboxes
+  nothing is shared. As non-root, containers/image keeps that cache under
+  ``$XDG_DATA_HOME`` instead, which is already per-sandbox.
 
 Every command has a timeout; stdout and stderr are captured, and a failure
 raises :class:`ClientError` carrying both.
@@ -339,6 +342,16 @@ class ClientSandbox:
         if os.geteuid() == 0:
             return self.blob_info_cache / "blob-info-cache-v1.boltdb"
         return self.home / ".local" / "share" / "containers" / "cache" / "blob-info-cache-v1.boltdb"
+
+    def forget_blob_locations(self) -> None:
+        """Empty this sandbox's blob-info cache.
+
+        While the cache knows where a blob already is, podman and buildah push
+        it with a cross-repository mount instead of uploading it. Forgetting
+        makes them recompress and upload every layer, which they do with a
+        ``PATCH`` in ``Transfer-Encoding: chunked`` (the size is not known).
+        """
+        self.blob_info_cache_file.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------
     # configuration files

@@ -39,24 +39,24 @@ def _route(endpoint: Endpoint, methods: str, pattern: str, template: str) -> Rou
 
 
 ROUTES: tuple[RouteSpec, ...] = (
-    _route(Endpoint.BASE, "GET HEAD", r"^/v2/?$", "/v2/"),
-    _route(Endpoint.CATALOG, "GET", r"^/v2/_catalog$", "/v2/_catalog"),
-    _route(Endpoint.TAGS, "GET", r"^/v2/(?P<name>.+)/tags/list$", "/v2/<name>/tags/list"),
+    _route(Endpoint.BASE, "GET HEAD", r"^/v2/?\Z", "/v2/"),
+    _route(Endpoint.CATALOG, "GET", r"^/v2/_catalog\Z", "/v2/_catalog"),
+    _route(Endpoint.TAGS, "GET", r"^/v2/(?P<name>.+)/tags/list\Z", "/v2/<name>/tags/list"),
     _route(
         Endpoint.MANIFEST,
         "GET HEAD PUT DELETE",
         r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$",
         "/v2/<name>/manifests/<reference>",
     ),
-    _route(Endpoint.UPLOADS, "POST", r"^/v2/(?P<name>.+)/blobs/uploads/?$", "/v2/<name>/blobs/uploads/"),
+    _route(Endpoint.UPLOADS, "POST", r"^/v2/(?P<name>.+)/blobs/uploads/?\Z", "/v2/<name>/blobs/uploads/"),
     _route(
         Endpoint.UPLOAD,
         "GET PATCH PUT DELETE",
         r"^/v2/(?P<name>.+)/blobs/uploads/(?P<ref>[^/]+)$",
         "/v2/<name>/blobs/uploads/<uuid>",
     ),
-    _route(Endpoint.BLOB, "GET HEAD DELETE", r"^/v2/(?P<name>.+)/blobs/(?P<ref>[^/]+)$", "/v2/<name>/blobs/<digest>"),
-    _route(Endpoint.REFERRERS, "GET", r"^/v2/(?P<name>.+)/referrers/(?P<ref>[^/]+)$", "/v2/<name>/referrers/<digest>"),
+    _route(Endpoint.BLOB, "GET HEAD DELETE", r"^/v2/(?P<name>.+)/blobs/(?P<ref>[^/]+)\Z", "/v2/<name>/blobs/<digest>"),
+    _route(Endpoint.REFERRERS, "GET", r"^/v2/(?P<name>.+)/referrers/(?P<ref>[^/]+)\Z", "/v2/<name>/referrers/<digest>"),
 )
 
 

@@ -46,7 +46,7 @@ class ErrorKind(Enum):
     DENIED = ErrorSpec("DENIED", 403, "requested access to the resource is denied")
     UNSUPPORTED = ErrorSpec("UNSUPPORTED", 405, "the operation is unsupported")
     TOO_MANY_REQUESTS = ErrorSpec("TOOMANYREQUESTS", 429, "too many requests")
-    NOT_FOUND = ErrorSpec("NOT_FOUND", 404, "no such endpoint")
+    NOT_FOUND = ErrorSpec("UNSUPPORTED", 404, "no such endpoint")
     METHOD_NOT_ALLOWED = ErrorSpec("UNSUPPORTED", 405, "method not allowed on this endpoint")
     UNAVAILABLE = ErrorSpec("UNAVAILABLE", 503, "service unavailable")
     CLIENT_DISCONNECTED = ErrorSpec("BLOB_UPLOAD_INVALID", 400, "the client closed the connection mid-request")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from portside.oci.errors import ErrorKind, RegistryError
 
 # oras sends "a-b" without a unit; RFC 9110 and curl send "bytes a-b/total" or "bytes=a-b".
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?\Z", re.IGNORECASE)
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,14 @@ def upload_range_header(size: int) -> str:
 def parse_request_range(header: str | None, size: int) -> ByteRange | None:
     """Resolve a read's ``Range`` header against a blob of ``size`` bytes.
 
-    Returns ``None`` to serve the whole blob (no header, or a multi-range header we
-    choose to ignore as RFC 9110 allows). Raises ``RANGE_INVALID`` when unsatisfiable.
+    Returns ``None`` to serve the whole blob: no header, a unit other than bytes (which
+    RFC 9110 says to ignore), or several ranges (which it allows us to ignore).
+    Raises ``RANGE_INVALID`` when the bytes range is malformed or unsatisfiable.
     """
     if not header:
         return None
     text = header.strip()
-    if "," in text:
+    if "," in text or not text.lower().startswith("bytes="):
         return None
     match = _RANGE_RE.match(text)
     if not match or (match.group(1) == "" and match.group(2) == ""):

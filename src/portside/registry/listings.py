@@ -24,7 +24,7 @@ def parse_page_size(value: str | None) -> int | None:
     """The ``n`` query parameter: absent, or an integer from 0; raise ``PAGINATION_NUMBER_INVALID``."""
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise RegistryError(ErrorKind.PAGINATION_INVALID, "n must be a non-negative integer", {"n": value})
     return min(int(value), MAX_PAGE)
 
