@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership
-from portside.workers.scheduler import Job, run_jobs
+from portside.workers.scheduler import Job, run_every, run_jobs
 
 # How `portside serve` hands resolved settings to the server's worker processes.
 SETTINGS_ENV = "PORTSIDE_RESOLVED_SETTINGS"
@@ -32,18 +33,23 @@ def build_app(settings: Settings) -> Starlette:
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         leadership = FileLeadership(settings.data_dir / "locks" / "background-jobs.lock")
         background = asyncio.create_task(run_jobs(jobs, leadership))
+        audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
         try:
             yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in (background, audit_flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await registry.audit.flush()
             await registry.close()
 
     routes = [
         Route("/v2", dispatch, methods=V2_METHODS),
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
     ]
+    if settings.auth == "token":
+        routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from portside.app import SETTINGS_ENV
+from portside.cli_accounts import grants_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
 from portside.config import Settings, load_settings
 from portside.metadata import migrate
+from portside.registry.services import build_registry, build_token_issuer
 
 cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
 
@@ -37,6 +39,20 @@ def _prepare(settings: Settings) -> None:
         asyncio.run(migrate.upgrade(url))
     else:
         asyncio.run(migrate.check_schema(url))
+    # The first signing key is made here, once, before the workers start.
+    build_token_issuer(settings)
+    if settings.admin_username and settings.admin_password:
+        asyncio.run(_bootstrap_admin(settings, settings.admin_username, settings.admin_password))
+
+
+async def _bootstrap_admin(settings: Settings, username: str, password: str) -> None:
+    registry = build_registry(settings)
+    try:
+        if await registry.accounts.store.count_users() == 0:
+            await registry.accounts.create_user(username, password, admin=True)
+            typer.echo(f"created administrator {username!r}")
+    finally:
+        await registry.close()
 
 
 @cli.command()
@@ -84,6 +100,14 @@ def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None)
 def config(config: ConfigOption = None) -> None:
     """Print the settings in effect (file, environment and defaults resolved) as JSON."""
     typer.echo(_settings(config).model_dump_json(indent=2))
+
+
+cli.add_typer(users_cli, name="user")
+cli.add_typer(orgs_cli, name="org")
+cli.add_typer(robots_cli, name="robot")
+cli.add_typer(tokens_cli, name="token")
+cli.add_typer(grants_cli, name="grant")
+cli.add_typer(repos_cli, name="repo")
 
 
 def main() -> None:

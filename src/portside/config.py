@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_serializer, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +28,25 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: SQLite file `portside.db` in the data dir."
     )
-    storage_driver: Literal["filesystem"] = Field("filesystem", description="Where blob bytes are kept.")
+    storage_driver: Literal["filesystem", "s3"] = Field(
+        "filesystem",
+        description="Where blob bytes are kept: `filesystem` (the data dir) or `s3` (an S3-compatible bucket).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 API endpoint, e.g. `http://127.0.0.1:9000` for MinIO; default: AWS S3 for the region."
+    )
+    s3_bucket: str | None = Field(None, description="Bucket for blobs and uploads; required with the `s3` driver.")
+    s3_region: str = Field("us-east-1", description="Region of the bucket (used for request signing).")
+    s3_access_key_id: str | None = Field(
+        None, description="Access key id; default: the AWS credential chain (AWS_* variables, profile, instance role)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="Secret access key, paired with `s3_access_key_id`; kept out of logs and reprs."
+    )
+    s3_prefix: str = Field("", description="Key prefix inside the bucket, so that several registries can share one.")
+    s3_redirect_blobs: bool = Field(
+        False, description="Answer blob downloads with a redirect to a presigned S3 URL instead of relaying the bytes."
+    )
     auto_migrate: bool = Field(True, description="Bring the database schema up to date at start.")
     upload_expiry_seconds: int = Field(
         7 * 24 * 3600, ge=60, description="An upload session with no activity for this long is removed."
@@ -39,6 +57,41 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = Field(4 * MIB, ge=1024, description="Largest manifest accepted (413 above).")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs, manifests and tags.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+    auth: Literal["none", "basic", "token"] = Field(
+        "none",
+        description="none: an open registry (as Distribution by default); basic: HTTP Basic on every request; "
+        "token: Docker token authentication with the built-in token server at /token.",
+    )
+    token_service: str = Field("portside", description="The `service` (JWT audience) tokens are issued for.")
+    token_issuer: str = Field("portside", description="The `iss` claim of issued tokens.")
+    token_realm: str | None = Field(
+        None, description="Absolute URL of the token endpoint; default: /token on the URL the client used."
+    )
+    token_lifetime_seconds: int = Field(300, ge=30, le=86400, description="How long an access token is valid.")
+    refresh_token_days: int = Field(30, ge=1, description="How long an OAuth2 refresh token is valid.")
+    default_visibility: Literal["private", "public"] = Field(
+        "private", description="Visibility of a repository created by a push."
+    )
+    admin_username: str | None = Field(
+        None, description="At start, create this administrator if no user exists yet (with admin_password)."
+    )
+    admin_password: str | None = Field(None, description="Password of the first administrator (admin_username).")
+    login_failure_window_seconds: int = Field(300, ge=1, description="Window in which failed logins are counted.")
+    login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
+    login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
+
+    @field_serializer("s3_secret_access_key", when_used="json")
+    def _reveal_secret(self, value: SecretStr | None) -> str | None:
+        # `portside serve` hands the resolved settings to its workers as JSON.
+        return None if value is None else value.get_secret_value()
+
+    @model_validator(mode="after")
+    def _check_s3(self) -> Settings:
+        if self.storage_driver == "s3" and not self.s3_bucket:
+            raise ValueError("s3_bucket is required when storage_driver is 's3'")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("s3_access_key_id and s3_secret_access_key go together")
+        return self
 
     @classmethod
     def settings_customise_sources(

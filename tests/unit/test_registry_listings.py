@@ -6,10 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portside.metadata.records import Visibility
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.listings import MAX_PAGE, ListingService, Page, parse_page_size
 
 pytestmark = pytest.mark.anyio
+
+
+EVERYTHING = Visibility(everything=True)
 
 
 class FakeStore:
@@ -30,7 +34,7 @@ class FakeStore:
             return None
         return self._slice(self.repositories[repository], limit, after)
 
-    async def list_repositories(self, limit: int | None, after: str | None) -> list[str]:
+    async def list_repositories(self, limit: int | None, after: str | None, visible: Visibility) -> list[str]:
         self.calls.append(("list_repositories", limit, after))
         return self._slice(list(self.repositories), limit, after)
 
@@ -162,27 +166,27 @@ REPOSITORIES = {"a": [], "b/c": [], "b/d": [], "library/ubuntu": [], "z": []}
 
 async def test_catalog_without_limit_lists_every_repository_in_order() -> None:
     listings, _ = service(REPOSITORIES)
-    assert await listings.catalog(None, None) == Page(sorted(REPOSITORIES), None, None)
+    assert await listings.catalog(None, None, EVERYTHING) == Page(sorted(REPOSITORIES), None, None)
 
 
 async def test_catalog_page_names_its_last_repository_for_the_next_page() -> None:
     listings, store = service(REPOSITORIES)
-    assert await listings.catalog(2, None) == Page(["a", "b/c"], "b/c", 2)
+    assert await listings.catalog(2, None, EVERYTHING) == Page(["a", "b/c"], "b/c", 2)
     assert store.calls == [("list_repositories", 3, None)]
-    assert await listings.catalog(2, "b/c") == Page(["b/d", "library/ubuntu"], "library/ubuntu", 2)
-    assert await listings.catalog(2, "library/ubuntu") == Page(["z"], None, 2)
+    assert await listings.catalog(2, "b/c", EVERYTHING) == Page(["b/d", "library/ubuntu"], "library/ubuntu", 2)
+    assert await listings.catalog(2, "library/ubuntu", EVERYTHING) == Page(["z"], None, 2)
 
 
 async def test_zero_repositories_requested_is_an_empty_page_without_asking_the_store() -> None:
     listings, store = service(REPOSITORIES)
-    assert await listings.catalog(0, None) == Page([], None, 0)
+    assert await listings.catalog(0, None, EVERYTHING) == Page([], None, 0)
     assert store.calls == []
 
 
 async def test_empty_registry_has_an_empty_catalog() -> None:
     listings, _ = service({})
-    assert await listings.catalog(None, None) == Page([], None, None)
-    assert await listings.catalog(3, None) == Page([], None, 3)
+    assert await listings.catalog(None, None, EVERYTHING) == Page([], None, None)
+    assert await listings.catalog(3, None, EVERYTHING) == Page([], None, 3)
 
 
 # --- property: following next_last visits everything once ---------------------------------

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
+from portside.api.access import Access, client_address, enforce
 from portside.api.responses import (
     API_VERSION_HEADER,
     empty_response,
@@ -34,6 +35,15 @@ Handler = Callable[[Request, Registry, RouteMatch], Awaitable[Response]]
 def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
+
+
+def _access(request: Request) -> Access:
+    access: Access = request.state.access
+    return access
+
+
+async def _audit(request: Request, registry: Registry, action: str, target: str, **detail: object) -> None:
+    await registry.audit.record(_access(request).actor, action, target, client_address(request), **detail)
 
 
 def _content_length(request: Request) -> int | None:
@@ -103,7 +113,9 @@ async def base(request: Request, registry: Registry, match: RouteMatch) -> Respo
 async def catalog(request: Request, registry: Registry, match: RouteMatch) -> Response:
     """``GET /v2/_catalog``: repository names, paginated."""
     page = await registry.listings.catalog(
-        parse_page_size(request.query_params.get("n")), request.query_params.get("last")
+        parse_page_size(request.query_params.get("n")),
+        request.query_params.get("last"),
+        await _access(request).visibility(),
     )
     return json_response({"repositories": page.items}, _link_header("/v2/_catalog", page))
 
@@ -126,6 +138,7 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
         if request.method == "HEAD":
             return head_response(200, headers, record.size, record.media_type)
+        await _audit(request, registry, "pull", f"{match.name}:{match.reference}", digest=record.digest)
         return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
     if request.method == "PUT":
         content = await _read_limited(request, registry.manifests.max_bytes)
@@ -136,9 +149,13 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         }
         if stored.subject:
             headers["OCI-Subject"] = stored.subject
+        await _audit(request, registry, "push", f"{match.name}:{match.reference}", digest=str(stored.digest))
         return empty_response(201, headers)
     _require_delete(registry)
     await registry.manifests.delete(match.name, match.reference)
+    await registry.audit.record_now(
+        _access(request).actor, "delete", f"{match.name}:{match.reference}", client_address(request)
+    )
     return empty_response(202, {})
 
 
@@ -188,10 +205,13 @@ async def start_upload(request: Request, registry: Registry, match: RouteMatch) 
     mount, source = params.get("mount"), params.get("from")
     if mount is not None:
         digest = parse_digest(mount)
-        if source:
-            validate_name(source)
-            if await registry.uploads.mount(match.name, digest, source) is not None:
-                return _blob_created(match.name, str(digest))
+        # A mount needs pull on the source; without it the client simply uploads.
+        if (
+            source
+            and await _access(request).allows(validate_name(source), "pull")
+            and await registry.uploads.mount(match.name, digest, source) is not None
+        ):
+            return _blob_created(match.name, str(digest))
     elif params.get("digest") is not None:
         digest = parse_digest(params["digest"])
         await registry.uploads.monolithic(match.name, digest, _body(request))
@@ -260,7 +280,9 @@ async def dispatch(request: Request) -> Response:
             )
         if match.name:
             validate_name(match.name)
-        return await HANDLERS[match.route.endpoint](request, _registry(request), match)
+        registry = _registry(request)
+        request.state.access = await enforce(request, registry.gate, match)
+        return await HANDLERS[match.route.endpoint](request, registry, match)
     except RegistryError as error:
         return error_response(error, request.method)
     except ClientDisconnect:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, select, update
+from sqlalchemy import and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -24,6 +24,7 @@ from portside.metadata.records import (
     Reference,
     ReferrerRecord,
     UploadRecord,
+    Visibility,
 )
 from portside.metadata.tables import (
     blobs,
@@ -77,8 +78,9 @@ def create_engine_for(url: str, *, for_writes: bool) -> AsyncEngine:
 class MetadataStore:
     """Typed access to the registry's metadata; every method is one transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, default_visibility: str = "private") -> None:
         self.url = url
+        self.default_visibility = default_visibility
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_engine = create_engine_for(url, for_writes=True)
         self._read_engine = create_engine_for(url, for_writes=False) if self.dialect == "sqlite" else self._write_engine
@@ -90,49 +92,58 @@ class MetadataStore:
             await self._read_engine.dispose()
 
     @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         async with self._write_engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads."""
         async with self._read_engine.connect() as conn:
             yield conn
 
-    def _insert(self, table: Any) -> Any:
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update``."""
         return (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(table)
 
-    def _ordered(self, column: Any) -> Any:
+    def ordered(self, column: Any) -> Any:
+        """The column in byte-wise order."""
         # Lexical (byte-wise) order as the spec asks; PostgreSQL's default collation is not.
         return column.collate("C") if self.dialect == "postgresql" else column
 
     # Repositories
 
-    async def _repository_id(self, conn: AsyncConnection, name: str) -> int | None:
+    async def repository_id(self, conn: AsyncConnection, name: str) -> int | None:
+        """The id of a repository, or ``None``."""
         result = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 
     async def _ensure_repository(self, conn: AsyncConnection, name: str) -> int:
-        await conn.execute(self._insert(repositories).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
-        repository_id = await self._repository_id(conn, name)
+        await conn.execute(self.insert(repositories).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
+        repository_id = await self.repository_id(conn, name)
         assert repository_id is not None
         return repository_id
 
     async def repository_exists(self, name: str) -> bool:
         """True if the repository has ever received content and was not deleted."""
-        async with self._reading() as conn:
-            return await self._repository_id(conn, name) is not None
+        async with self.reading() as conn:
+            return await self.repository_id(conn, name) is not None
 
-    async def list_repositories(self, limit: int | None, after: str | None) -> list[str]:
-        """Repository names in lexical order after ``after``, at most ``limit`` of them."""
-        name = self._ordered(repositories.c.name)
+    async def list_repositories(
+        self, limit: int | None, after: str | None, visible: Visibility | None = None
+    ) -> list[str]:
+        """Repository names in lexical order after ``after``, at most ``limit``, only those ``visible``."""
+        name = self.ordered(repositories.c.name)
         query = select(repositories.c.name).order_by(name)
+        if visible is not None and not visible.everything:
+            query = query.where(visibility_filter(visible))
         if after is not None:
             query = query.where(name > after)
         if limit is not None:
             query = query.limit(limit)
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             return list((await conn.execute(query)).scalars())
 
     # Blobs
@@ -140,20 +151,20 @@ class MetadataStore:
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
         """Record a committed blob and link it into ``repository``."""
         now = utcnow()
-        async with self._writing() as conn:
+        async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
             await conn.execute(
-                self._insert(blobs).values(digest=digest, size=size, created_at=now).on_conflict_do_nothing()
+                self.insert(blobs).values(digest=digest, size=size, created_at=now).on_conflict_do_nothing()
             )
             await conn.execute(
-                self._insert(repository_blobs)
+                self.insert(repository_blobs)
                 .values(repository_id=repository_id, digest=digest, created_at=now)
                 .on_conflict_do_nothing()
             )
 
     async def blob_known(self, digest: str) -> BlobRecord | None:
         """The blob if any repository committed it (for deduplication, never for reads)."""
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             row = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).first()
         return None if row is None else BlobRecord(digest, int(row.size))
 
@@ -168,14 +179,14 @@ class MetadataStore:
             )
             .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
         )
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else BlobRecord(digest, int(row.size))
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         """Remove ``repository``'s link to a blob; False if there was none."""
-        async with self._writing() as conn:
-            repository_id = await self._repository_id(conn, repository)
+        async with self.writing() as conn:
+            repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
             result = await conn.execute(
@@ -192,8 +203,8 @@ class MetadataStore:
         wanted = list(references)
         blob_digests = {r.digest for r in wanted if r.kind == "blob"}
         manifest_digests = {r.digest for r in wanted if r.kind == "manifest"}
-        async with self._reading() as conn:
-            repository_id = await self._repository_id(conn, repository)
+        async with self.reading() as conn:
+            repository_id = await self.repository_id(conn, repository)
             present_blobs: set[str] = set()
             present_manifests: set[str] = set()
             if repository_id is not None and blob_digests:
@@ -223,10 +234,10 @@ class MetadataStore:
     ) -> None:
         """Store a manifest with its references and, optionally, point a tag at it; all or nothing."""
         now = utcnow()
-        async with self._writing() as conn:
+        async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
             await conn.execute(
-                self._insert(manifests)
+                self.insert(manifests)
                 .values(
                     repository_id=repository_id,
                     digest=manifest.digest,
@@ -250,9 +261,9 @@ class MetadataStore:
                 for r in {(r.digest, r.kind): r for r in references}.values()
             ]
             if rows:
-                await conn.execute(self._insert(manifest_references).values(rows).on_conflict_do_nothing())
+                await conn.execute(self.insert(manifest_references).values(rows).on_conflict_do_nothing())
             if tag is not None:
-                statement = self._insert(tags).values(
+                statement = self.insert(tags).values(
                     repository_id=repository_id, name=tag, digest=manifest.digest, updated_at=now
                 )
                 await conn.execute(
@@ -269,7 +280,7 @@ class MetadataStore:
             .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
             .where(repositories.c.name == repository, manifests.c.digest == digest)
         )
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _manifest_record(row)
 
@@ -285,14 +296,14 @@ class MetadataStore:
             )
             .where(repositories.c.name == repository, tags.c.name == tag)
         )
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _manifest_record(row)
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest, its references and every tag pointing at it; False if absent."""
-        async with self._writing() as conn:
-            repository_id = await self._repository_id(conn, repository)
+        async with self.writing() as conn:
+            repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
             result = await conn.execute(
@@ -311,8 +322,8 @@ class MetadataStore:
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
         """Remove a tag (the manifest stays); False if there was no such tag."""
-        async with self._writing() as conn:
-            repository_id = await self._repository_id(conn, repository)
+        async with self.writing() as conn:
+            repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
             result = await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
@@ -320,11 +331,11 @@ class MetadataStore:
 
     async def list_tags(self, repository: str, limit: int | None, after: str | None) -> list[str] | None:
         """Tag names in lexical order after ``after``; ``None`` if the repository is unknown."""
-        async with self._reading() as conn:
-            repository_id = await self._repository_id(conn, repository)
+        async with self.reading() as conn:
+            repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return None
-            name = self._ordered(tags.c.name)
+            name = self.ordered(tags.c.name)
             query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
             if after is not None:
                 query = query.where(name > after)
@@ -346,7 +357,7 @@ class MetadataStore:
             .where(repositories.c.name == repository, manifests.c.subject_digest == subject_digest)
             .order_by(manifests.c.created_at, manifests.c.digest)
         )
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             rows = (await conn.execute(query)).all()
         return [
             ReferrerRecord(
@@ -364,14 +375,14 @@ class MetadataStore:
     async def create_upload(self, upload_id: str, repository: str) -> None:
         """Record a new upload session."""
         now = utcnow()
-        async with self._writing() as conn:
+        async with self.writing() as conn:
             await conn.execute(
                 uploads.insert().values(id=upload_id, repository=repository, created_at=now, updated_at=now)
             )
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
         """An upload session by id."""
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
         if row is None:
             return None
@@ -379,25 +390,36 @@ class MetadataStore:
 
     async def touch_upload(self, upload_id: str) -> None:
         """Mark an upload as active now (it expires counting from its last activity)."""
-        async with self._writing() as conn:
+        async with self.writing() as conn:
             await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow()))
 
     async def delete_upload(self, upload_id: str) -> bool:
         """Forget an upload session; False if it was not there."""
-        async with self._writing() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
             return bool(result.rowcount)
 
     async def uploads_idle_since(self, before: datetime) -> list[str]:
         """Ids of uploads with no activity since ``before``."""
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             result = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
             return list(result.scalars())
 
     async def count_uploads(self) -> int:
         """How many upload sessions are open."""
-        async with self._reading() as conn:
+        async with self.reading() as conn:
             return int((await conn.execute(select(func.count()).select_from(uploads))).scalar_one())
+
+
+def visibility_filter(visible: Visibility) -> Any:
+    """A WHERE clause for the repositories ``visible`` allows."""
+    conditions: list[Any] = [repositories.c.visibility == "public"]
+    for namespace in sorted(visible.namespaces):
+        prefix = f"{namespace}/"
+        conditions.append(func.substr(repositories.c.name, 1, len(prefix)) == prefix)
+    if visible.repositories:
+        conditions.append(repositories.c.name.in_(sorted(visible.repositories)))
+    return or_(*conditions)
 
 
 def _manifest_record(row: Any) -> ManifestRecord:

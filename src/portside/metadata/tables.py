@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -24,6 +26,8 @@ repositories = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("visibility", String(16), nullable=False, server_default="private"),
+    Column("description", Text, nullable=True),
 )
 
 # One row per committed blob, whatever the number of repositories that link it.
@@ -88,4 +92,113 @@ uploads = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_uploads_updated_at", "updated_at"),
+)
+
+# Access control (migration 0002)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("email", String(255), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+organization_members = Table(
+    "organization_members",
+    metadata,
+    Column("organization_id", Integer, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("is_owner", Boolean, nullable=False, default=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    UniqueConstraint("organization_id", "name"),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# A robot belongs to a namespace (a user's or an organization's) and is named "<namespace>+<name>".
+robots = Table(
+    "robots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("namespace", "name"),
+)
+
+# Personal access tokens and robot tokens; only a hash of the secret is kept.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("robot_id", Integer, ForeignKey("robots.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(128), nullable=False, unique=True),
+    Column("max_role", String(16), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# What a user, team or robot may do on a repository or on every repository of a namespace.
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_kind", String(8), nullable=False),
+    Column("subject_id", Integer, nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    UniqueConstraint("subject_kind", "subject_id", "target_kind", "target"),
+    Index("ix_grants_target", "target_kind", "target"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(400), nullable=True),
+    Column("address", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_actor", "actor"),
+)
+
+# Failed logins counted per key ("user:<name>" or "addr:<ip>") within a window.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portside.metadata.records import Visibility
 from portside.metadata.store import MetadataStore
 from portside.oci.errors import ErrorKind, RegistryError
 
@@ -46,11 +47,11 @@ class ListingService:
             raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
         return _page(names, limit)
 
-    async def catalog(self, limit: int | None, last: str | None) -> Page:
-        """A page of repository names."""
+    async def catalog(self, limit: int | None, last: str | None, visible: Visibility) -> Page:
+        """A page of the repository names the caller may see."""
         if limit == 0:
             return Page([], None, 0)
-        return _page(await self._store.list_repositories(None if limit is None else limit + 1, last), limit)
+        return _page(await self._store.list_repositories(None if limit is None else limit + 1, last, visible), limit)
 
 
 def _page(names: list[str], limit: int | None) -> Page:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from portside.api.access import Gate
+from portside.auth.accounts import AccountService, LoginLimits
+from portside.auth.audit import AuditLog
+from portside.auth.passwords import Passwords
+from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
+from portside.metadata.accounts_store import AccountStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
@@ -28,6 +34,9 @@ class Registry:
     manifests: ManifestService
     listings: ListingService
     referrers: ReferrerService
+    accounts: AccountService
+    audit: AuditLog
+    gate: Gate
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -37,14 +46,48 @@ class Registry:
 
 def build_storage(settings: Settings) -> BlobStorage:
     """The blob storage driver the settings choose."""
+    if settings.storage_driver == "s3":
+        # Imported here so that filesystem deployments do not load botocore in every worker.
+        from portside.storage.s3 import S3Options, S3Storage
+
+        assert settings.s3_bucket is not None  # checked by the settings
+        secret = settings.s3_secret_access_key
+        return S3Storage(
+            S3Options(
+                bucket=settings.s3_bucket,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=None if secret is None else secret.get_secret_value(),
+                prefix=settings.s3_prefix,
+                redirect_blobs=settings.s3_redirect_blobs,
+            )
+        )
     return FilesystemStorage(settings.blob_root)
+
+
+def build_token_issuer(settings: Settings) -> TokenIssuer:
+    """The token signer/verifier; creates the first signing key under the data dir if there is none."""
+    return TokenIssuer(
+        KeyRing(settings.data_dir / "keys"),
+        settings.token_issuer,
+        settings.token_service,
+        settings.token_lifetime_seconds,
+    )
 
 
 def build_registry(settings: Settings) -> Registry:
     """Wire the services for ``settings``."""
-    store = MetadataStore(settings.resolved_database_url)
+    store = MetadataStore(settings.resolved_database_url, default_visibility=settings.default_visibility)
     storage = build_storage(settings)
     blobs = BlobService(store, storage)
+    account_store = AccountStore(store)
+    limits = LoginLimits(
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+        per_account=settings.login_failures_per_account,
+        per_address=settings.login_failures_per_address,
+    )
+    accounts = AccountService(account_store, Passwords(), limits)
     return Registry(
         settings=settings,
         store=store,
@@ -54,4 +97,7 @@ def build_registry(settings: Settings) -> Registry:
         manifests=ManifestService(store, blobs, settings.max_manifest_bytes),
         listings=ListingService(store),
         referrers=ReferrerService(store),
+        accounts=accounts,
+        audit=AuditLog(account_store),
+        gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
     )

@@ -73,5 +73,10 @@ class BlobStorage(ABC):
         """A filesystem path to the object for zero-copy serving, where the driver has one."""
         return None
 
+    async def redirect_url(self, key: str) -> str | None:
+        """A URL clients may GET the committed object from directly (``Range`` included), where
+        the driver and its settings offer one; ``None`` means serve the bytes from here."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - drivers without resources need nothing here
         """Release connections and file handles."""

@@ -40,3 +40,13 @@ async def run_jobs(jobs: list[Job], leadership: FileLeadership, poll_seconds: fl
             await asyncio.sleep(min([poll_seconds, *(job.interval_seconds for job in jobs)]))
     finally:
         leadership.release()
+
+
+async def run_every(interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` every ``interval_seconds`` in this process (for per-process work such as flushing buffers)."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job failed")

@@ -1,0 +1,1 @@
+"""Access control: accounts, the policy that decides every request, passwords and tokens."""
