@@ -280,8 +280,8 @@ class S3Storage(BlobStorage):
         :class:`OffsetMismatch` when a concurrent append claimed the offset first.
         """
         stored = await self._resolve(key)
-        if stored is None or not stored.segmented:
-            raise ObjectMissing(key)
+        if stored is None or stored.plain is not None or not stored.segmented:
+            raise ObjectMissing(key)  # no upload here (a committed object is never appended to)
         if stored.size != expected_offset:
             raise OffsetMismatch(stored.size)
         writer = _SegmentWriter(self, segment_name(key, expected_offset), observer)

@@ -1,0 +1,153 @@
+"""Storage drivers under test: the filesystem in a temporary directory, and S3 against moto on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from portside.storage.base import BlobStorage
+from portside.storage.filesystem import FilesystemStorage
+from portside.storage.s3 import S3Options, S3Storage
+from tests.support.server import free_port
+
+BUCKET = "portside-tests"
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "portside-test", "aws_secret_access_key": "portside-test-secret"}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3-API server on 127.0.0.1 with one bucket."""
+
+    endpoint_url: str
+    bucket: str
+
+    def client(self) -> Any:
+        """A synchronous boto3 client, to look at the bucket from outside the driver."""
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=REGION, **CREDENTIALS)
+
+    def options(self, prefix: str, **extra: Any) -> S3Options:
+        """Driver options for a private key prefix in the shared bucket."""
+        return S3Options(
+            bucket=self.bucket,
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            access_key_id=CREDENTIALS["aws_access_key_id"],
+            secret_access_key=CREDENTIALS["aws_secret_access_key"],
+            prefix=prefix,
+            **extra,
+        )
+
+    def object_names(self, prefix: str) -> list[str]:
+        """Every object name under ``prefix``."""
+        names: list[str] = []
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            names.extend(item["Key"] for item in page.get("Contents", []))
+        return names
+
+    def multipart_uploads(self, prefix: str) -> list[str]:
+        """Keys of multipart uploads started under ``prefix`` and neither completed nor aborted."""
+        listing = self.client().list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        return [upload["Key"] for upload in listing.get("Uploads", [])]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto in server mode, in its own process on an ephemeral loopback port, for the whole session."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = S3Server(f"http://127.0.0.1:{port}", BUCKET)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                httpx.get(f"{server.endpoint_url}/moto-api/", timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto did not answer:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        server.client().create_bucket(Bucket=BUCKET)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The drivers run on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def s3_prefix() -> str:
+    """A key prefix no other test uses, so tests share the bucket without seeing each other."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def driver_name(request: pytest.FixtureRequest) -> str:
+    """Which driver a conformance test runs against."""
+    return str(request.param)
+
+
+@dataclass
+class DriverFactory:
+    """Makes drivers over one shared store, as separate server processes (nodes) would have."""
+
+    name: str
+    root: Path
+    s3: S3Server | None
+    prefix: str
+    made: list[BlobStorage]
+
+    def __call__(self, **extra: Any) -> BlobStorage:
+        storage: BlobStorage = (
+            FilesystemStorage(self.root) if self.s3 is None else S3Storage(self.s3.options(self.prefix, **extra))
+        )
+        self.made.append(storage)
+        return storage
+
+
+@pytest.fixture
+async def make_driver(
+    driver_name: str, tmp_path: Path, request: pytest.FixtureRequest, s3_prefix: str
+) -> AsyncIterator[DriverFactory]:
+    """A factory of drivers over one store; all are closed after the test."""
+    s3 = request.getfixturevalue("s3_server") if driver_name == "s3" else None
+    factory = DriverFactory(driver_name, tmp_path / "storage", s3, s3_prefix, [])
+    yield factory
+    for storage in factory.made:
+        await storage.close()
+
+
+@pytest.fixture
+async def driver(make_driver: DriverFactory) -> BlobStorage:
+    """The driver under test."""
+    return make_driver()
