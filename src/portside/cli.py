@@ -11,7 +11,7 @@ import typer
 
 from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
-from portside.config import Settings, load_settings
+from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
 from portside.registry.services import build_registry, build_token_issuer
 
@@ -42,7 +42,7 @@ def _prepare(settings: Settings) -> None:
     # The first signing key is made here, once, before the workers start.
     build_token_issuer(settings)
     if settings.admin_username and settings.admin_password:
-        asyncio.run(_bootstrap_admin(settings, settings.admin_username, settings.admin_password))
+        asyncio.run(_bootstrap_admin(settings, settings.admin_username, settings.admin_password.get_secret_value()))
 
 
 async def _bootstrap_admin(settings: Settings, username: str, password: str) -> None:
@@ -74,7 +74,7 @@ def serve(
     except migrate.SchemaMismatch as exc:
         typer.echo(f"portside: {exc}", err=True)
         raise typer.Exit(2) from exc
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[SETTINGS_ENV] = settings.model_dump_json(context=REVEAL_SECRETS)
     typer.echo(f"Portside serving http://{settings.host}:{settings.port} with data in {settings.data_dir}")
     Server(
         "portside.app:app_from_environment",

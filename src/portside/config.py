@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_serializer, model_validator
+from pydantic import Field, SecretStr, SerializationInfo, field_serializer, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,6 +14,9 @@ from pydantic_settings import (
 )
 
 MIB = 1024 * 1024
+
+# Serialisation context under which secrets are written in clear (worker hand-off only).
+REVEAL_SECRETS = {"reveal_secrets": True}
 
 
 class Settings(BaseSettings):
@@ -75,15 +78,18 @@ class Settings(BaseSettings):
     admin_username: str | None = Field(
         None, description="At start, create this administrator if no user exists yet (with admin_password)."
     )
-    admin_password: str | None = Field(None, description="Password of the first administrator (admin_username).")
+    admin_password: SecretStr | None = Field(None, description="Password of the first administrator (admin_username).")
     login_failure_window_seconds: int = Field(300, ge=1, description="Window in which failed logins are counted.")
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
 
-    @field_serializer("s3_secret_access_key", when_used="json")
-    def _reveal_secret(self, value: SecretStr | None) -> str | None:
-        # `portside serve` hands the resolved settings to its workers as JSON.
-        return None if value is None else value.get_secret_value()
+    @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
+    def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
+        # to its own worker processes (see REVEAL_SECRETS).
+        if value is None:
+            return None
+        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else "**********"
 
     @model_validator(mode="after")
     def _check_s3(self) -> Settings:

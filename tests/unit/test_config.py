@@ -186,3 +186,23 @@ def test_invalid_value_in_config_file_is_rejected(tmp_path: Path) -> None:
     path = write_toml(tmp_path, "port = 70000\n")
     with pytest.raises(ValidationError):
         load_settings(path)
+
+
+def test_secrets_are_masked_when_shown_and_revealed_only_for_the_worker_hand_off() -> None:
+    from portside.config import REVEAL_SECRETS, Settings
+
+    settings = Settings(
+        storage_driver="s3",
+        s3_bucket="b",
+        s3_access_key_id="key",
+        s3_secret_access_key="top-secret",
+        admin_password="admin-secret",
+    )
+    shown = settings.model_dump_json()
+    assert "top-secret" not in shown
+    assert "admin-secret" not in shown
+    handed_off = Settings.model_validate_json(settings.model_dump_json(context=REVEAL_SECRETS))
+    assert handed_off.s3_secret_access_key is not None
+    assert handed_off.s3_secret_access_key.get_secret_value() == "top-secret"
+    assert handed_off.admin_password is not None
+    assert handed_off.admin_password.get_secret_value() == "admin-secret"
