@@ -17,10 +17,8 @@ pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def s3_registry(tmp_path: Path, s3_server: S3Server, s3_prefix: str) -> Iterator[ServerProcess]:
-    """A server with two workers, so chunks of one upload land in different processes."""
-    env = {
+def _s3_env(s3_server: S3Server, s3_prefix: str) -> dict[str, str]:
+    return {
         "PORTSIDE_STORAGE_DRIVER": "s3",
         "PORTSIDE_S3_ENDPOINT_URL": s3_server.endpoint_url,
         "PORTSIDE_S3_BUCKET": s3_server.bucket,
@@ -29,7 +27,12 @@ def s3_registry(tmp_path: Path, s3_server: S3Server, s3_prefix: str) -> Iterator
         "PORTSIDE_S3_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         "PORTSIDE_S3_PREFIX": s3_prefix,
     }
-    server = ServerProcess(tmp_path / "data", workers=2, env=env).start()
+
+
+@pytest.fixture
+def s3_registry(tmp_path: Path, s3_server: S3Server, s3_prefix: str) -> Iterator[ServerProcess]:
+    """A server with two workers, so chunks of one upload land in different processes."""
+    server = ServerProcess(tmp_path / "data", workers=2, env=_s3_env(s3_server, s3_prefix)).start()
     yield server
     server.stop()
 
@@ -84,3 +87,29 @@ def test_chunked_push_and_pull_keep_blobs_in_the_bucket(
     assert s3_server.multipart_uploads(s3_prefix) == []
     storage_dir = s3_registry.data_dir / "storage"
     assert not storage_dir.exists() or not any(path.is_file() for path in storage_dir.rglob("*"))
+
+
+def test_blob_reads_redirect_to_presigned_urls_when_enabled(
+    tmp_path: Path, s3_server: S3Server, s3_prefix: str
+) -> None:
+    env = {**_s3_env(s3_server, s3_prefix), "PORTSIDE_S3_REDIRECT_BLOBS": "true"}
+    server = ServerProcess(tmp_path / "data", env=env).start()
+    try:
+        repo, data = unique_repo("s3"), random_bytes(300_000)
+        with httpx.Client(base_url=server.url, timeout=60.0) as client:
+            digest = push_blob(client, repo, data)
+            redirected = client.get(f"/v2/{repo}/blobs/{digest}")
+            assert redirected.status_code == 307
+            assert redirected.headers["Docker-Content-Digest"] == digest
+            location = redirected.headers["Location"]
+            assert location.startswith(s3_server.endpoint_url)
+            head = client.head(f"/v2/{repo}/blobs/{digest}")
+            assert head.status_code == 200
+            assert head.headers["Content-Length"] == str(len(data))
+            assert client.get(f"/v2/{unique_repo('s3')}/blobs/{digest}").status_code == 404
+        assert httpx.get(location, timeout=60.0).content == data
+        ranged = httpx.get(location, headers={"Range": "bytes=1000-1999"}, timeout=60.0)
+        assert ranged.status_code == 206
+        assert ranged.content == data[1000:2000]
+    finally:
+        server.stop()

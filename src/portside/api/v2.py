@@ -170,6 +170,11 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
         await registry.blobs.delete(match.name, digest)
         return empty_response(202, {"Docker-Content-Digest": str(digest)})
     content = await registry.blobs.open(match.name, digest)
+    if request.method == "GET":
+        redirect = await registry.blobs.redirect_url(digest)
+        if redirect is not None:
+            # The bucket serves the bytes (and any Range) itself.
+            return empty_response(307, {"Location": redirect, "Docker-Content-Digest": str(digest)})
     headers = {
         "Docker-Content-Digest": str(digest),
         "ETag": f'"{digest}"',

@@ -44,6 +44,10 @@ class BlobService:
         record = await self.stat(repository, digest)
         return BlobContent(digest, record.size, self._storage.local_path(blob_key(digest)))
 
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """Where clients may fetch the blob directly (a presigned URL), if the storage offers one."""
+        return await self._storage.redirect_url(blob_key(digest))
+
     def stream(self, digest: Digest, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
         """The blob's bytes, whole or one range."""
         if byte_range is None:
