@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
 from portside.registry.services import build_registry
-from portside.workers.leader import FileLeadership
+from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 from portside.workers.scheduler import Job, run_every, run_jobs
 
 # How `portside serve` hands resolved settings to the server's worker processes.
@@ -31,8 +32,17 @@ def build_app(settings: Settings) -> Starlette:
         registry = build_registry(settings)
         app.state.registry = registry
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
-        leadership = FileLeadership(settings.data_dir / "locks" / "background-jobs.lock")
-        background = asyncio.create_task(run_jobs(jobs, leadership))
+        leadership: Leadership
+        if registry.store.dialect == "postgresql":
+            leadership = PostgresLeadership(registry.store.leadership_engine())
+        else:
+            leadership = FileLeadership(settings.data_dir / "locks" / "background-jobs.lock")
+        node = f"{settings.node_name}:{settings.port}/{os.getpid()}"
+
+        async def record(job: str, started: datetime, finished: datetime, outcome: str) -> None:
+            await registry.store.record_job_run(job, node, started, finished, outcome)
+
+        background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
         try:
             yield
@@ -44,7 +54,7 @@ def build_app(settings: Settings) -> Starlette:
             await registry.audit.flush()
             await registry.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v2", dispatch, methods=V2_METHODS),
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +61,10 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = Field(4 * MIB, ge=1024, description="Largest manifest accepted (413 above).")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs, manifests and tags.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+    node_name: str = Field(
+        default_factory=lambda: socket.gethostname(),
+        description="This node's name in job records and logs (default: the host name).",
+    )
     auth: Literal["none", "basic", "token"] = Field(
         "none",
         description="none: an open registry (as Distribution by default); basic: HTTP Basic on every request; "

@@ -28,6 +28,7 @@ from portside.metadata.records import (
 )
 from portside.metadata.tables import (
     blobs,
+    job_runs,
     manifest_references,
     manifests,
     repositories,
@@ -404,6 +405,23 @@ class MetadataStore:
         async with self.reading() as conn:
             result = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
             return list(result.scalars())
+
+    async def record_job_run(self, job: str, node: str, started: datetime, finished: datetime, outcome: str) -> None:
+        """Note one run of a background job."""
+        async with self.writing() as conn:
+            await conn.execute(
+                job_runs.insert().values(job=job, node=node, started_at=started, finished_at=finished, outcome=outcome)
+            )
+
+    async def recent_job_runs(self, limit: int = 50) -> list[tuple[str, str, datetime, str]]:
+        """(job, node, started, outcome) of the latest runs, newest first."""
+        async with self.reading() as conn:
+            rows = (await conn.execute(select(job_runs).order_by(job_runs.c.id.desc()).limit(limit))).all()
+        return [(row.job, row.node, as_utc(row.started_at), row.outcome) for row in rows]
+
+    def leadership_engine(self) -> AsyncEngine:
+        """The engine a PostgreSQL advisory lock is held on."""
+        return self._write_engine
 
     async def count_uploads(self) -> int:
         """How many upload sessions are open."""

@@ -202,3 +202,16 @@ login_failures = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
 )
+
+# Every run of a background job: which node ran it and how it went (migration 0003).
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("node", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+)

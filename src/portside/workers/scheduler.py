@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from portside.workers.leader import FileLeadership
+from portside.metadata.store import utcnow
+from portside.workers.leader import Leadership
 
 log = logging.getLogger("portside.workers")
 
@@ -21,25 +23,41 @@ class Job:
     run: Callable[[], Awaitable[object]]
 
 
-async def run_jobs(jobs: list[Job], leadership: FileLeadership, poll_seconds: float = 5.0) -> None:
+# Told of every run: job name, start, end, outcome ("ok: <result>" or "failed: <error>").
+RunRecorder = Callable[[str, datetime, datetime, str], Awaitable[None]]
+
+
+async def run_jobs(
+    jobs: list[Job], leadership: Leadership, record: RunRecorder | None = None, poll_seconds: float = 5.0
+) -> None:
     """Run every job on its interval while this process leads; try to lead every ``poll_seconds``."""
     due = dict.fromkeys((job.name for job in jobs), 0.0)
     loop = asyncio.get_running_loop()
     try:
         while True:
-            if leadership.try_acquire():
-                now = loop.time()
+            if await leadership.try_acquire():
                 for job in jobs:
-                    if now >= due[job.name]:
-                        try:
-                            result = await job.run()
-                            log.info("job %s finished: %s", job.name, result)
-                        except Exception:
-                            log.exception("job %s failed", job.name)
+                    if loop.time() >= due[job.name]:
+                        await _run_one(job, record)
                         due[job.name] = loop.time() + job.interval_seconds
             await asyncio.sleep(min([poll_seconds, *(job.interval_seconds for job in jobs)]))
     finally:
-        leadership.release()
+        await leadership.release()
+
+
+async def _run_one(job: Job, record: RunRecorder | None) -> None:
+    started = utcnow()
+    try:
+        outcome = f"ok: {await job.run()}"
+        log.info("job %s finished: %s", job.name, outcome)
+    except Exception as exc:
+        outcome = f"failed: {exc!r}"
+        log.exception("job %s failed", job.name)
+    if record is not None:
+        try:
+            await record(job.name, started, utcnow(), outcome)
+        except Exception:
+            log.exception("could not record the run of job %s", job.name)
 
 
 async def run_every(interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
