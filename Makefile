@@ -4,10 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite drives: real registry clients and the reference registry.
-TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk
+TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk nginx-light
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck unit integration system-deps clean
+.PHONY: install run test lint typecheck unit integration system-deps clean cluster cluster-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,17 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# PostgreSQL, an S3-API server, three nodes and nginx on loopback, until Ctrl-C.
+cluster: install system-deps
+	$(BIN)/python -m deploy.localcluster --nodes 3 --dir ./cluster-data
+
+# The protocol and real-client tests through the load balancer, and a node killed mid-run.
+cluster-test: install system-deps
+	$(BIN)/python -m pytest -q tests/cluster $(PYTEST_ARGS)
+
 lint: install
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests deploy $(wildcard bench)
+	$(BIN)/ruff format --check src tests deploy $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy

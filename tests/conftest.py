@@ -1,4 +1,4 @@
-"""Shared fixtures: real Portside server processes (on SQLite and on PostgreSQL) and HTTP clients."""
+"""Shared fixtures: real Portside registries (one node on SQLite, one on PostgreSQL, a cluster) and clients."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.localcluster import LocalCluster
 from tests.support.postgres import PostgresServer, postgres_bin
-from tests.support.server import ServerProcess
+from tests.support.server import RegistryEndpoint, ServerProcess
 
-DATABASES = ["sqlite", "postgresql"]
+# Every test using `registry` runs against each: one node on SQLite, one node on PostgreSQL, and
+# a cluster (PostgreSQL, S3, three nodes) behind nginx.
+BACKENDS = ["sqlite", "postgresql", "cluster"]
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session; each server gets its own database in it."""
     if postgres_bin() is None:
         pytest.fail("PostgreSQL is not installed: `make test` installs Debian's postgresql package")
@@ -29,20 +32,31 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=DATABASES)
-def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server (two workers, as in production) per database, shared by the tests of a session."""
+@pytest.fixture(scope="session", params=BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryEndpoint]:
+    """One registry per backend, shared by the tests of a session."""
+    if request.param == "cluster":
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="portside-cluster-"))).start()
+        assert cluster.balancer is not None
+        try:
+            yield RegistryEndpoint(cluster.url, f"127.0.0.1:{cluster.balancer.port}", cluster.balancer.port, None)
+        finally:
+            cluster.stop()
+            shutil.rmtree(cluster.root, ignore_errors=True)
+        return
     env: dict[str, str] = {}
     if request.param == "postgresql":
         env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     server = ServerProcess(tmp_path_factory.mktemp(f"registry-{request.param}") / "data", workers=2, env=env).start()
-    yield server
-    server.stop()
+    try:
+        yield RegistryEndpoint(server.url, server.host, server.port, server.data_dir)
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def client(registry: ServerProcess) -> Iterator[httpx.Client]:
-    """An HTTP client bound to the shared server."""
+def client(registry: RegistryEndpoint) -> Iterator[httpx.Client]:
+    """An HTTP client bound to the shared registry."""
     with httpx.Client(base_url=registry.url, timeout=60.0) as http:
         yield http
 

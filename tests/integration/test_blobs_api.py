@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.protocol import error_codes, push_blob, random_bytes, sha256, unique_repo
 from tests.support.rawhttp import raw_request
-from tests.support.server import ServerProcess
+from tests.support.server import RegistryEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -93,11 +93,13 @@ def test_blob_is_not_readable_from_a_repository_that_does_not_link_it(client: ht
     assert client.get(f"/v2/{stranger}/blobs/{digest}").status_code == 404
 
 
-def test_same_blob_in_two_repositories_is_stored_once(client: httpx.Client, registry: ServerProcess) -> None:
+def test_same_blob_in_two_repositories_is_stored_once(client: httpx.Client, registry: RegistryEndpoint) -> None:
     data = random_bytes(4096)
     first, second = unique_repo(), unique_repo()
     digest = push_blob(client, first, data)
     push_blob(client, second, data)
+    if registry.data_dir is None:
+        pytest.skip("blobs are in S3 here; the shared storage suite checks S3 keys per digest")
     storage = registry.data_dir / "storage" / "blobs" / "sha256"
     assert len(list(storage.rglob(digest.split(":")[1]))) == 1
     assert client.get(f"/v2/{second}/blobs/{digest}").content == data
@@ -125,7 +127,7 @@ def test_invalid_repository_names_are_name_invalid(client: httpx.Client, name: s
 @pytest.mark.parametrize(
     "path", ["/v2/a/../b/blobs/uploads/", "/v2/../blobs/uploads/", "/v2/a/%2e%2e/b/blobs/uploads/"]
 )
-def test_dot_dot_in_a_name_is_refused_and_opens_no_session(registry: ServerProcess, path: str) -> None:
+def test_dot_dot_in_a_name_is_refused_and_opens_no_session(registry: RegistryEndpoint, path: str) -> None:
     response = raw_request(
         "127.0.0.1", registry.port, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n".encode()
     )

@@ -25,7 +25,7 @@ from tests.support.protocol import (
     unique_repo,
 )
 from tests.support.rawhttp import raw_request
-from tests.support.server import ServerProcess
+from tests.support.server import RegistryEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def test_head_manifest_has_headers_and_no_body(client: httpx.Client) -> None:
     assert response.content == b""
 
 
-def test_head_never_sends_a_body_on_the_wire(registry: ServerProcess, client: httpx.Client) -> None:
+def test_head_never_sends_a_body_on_the_wire(registry: RegistryEndpoint, client: httpx.Client) -> None:
     repo = unique_repo()
     push_image(client, repo)
     for path in (f"/v2/{repo}/manifests/latest", f"/v2/{repo}/manifests/missing", f"/v2/{repo}/blobs/{EMPTY_DIGEST}"):
@@ -97,7 +97,7 @@ def test_head_never_sends_a_body_on_the_wire(registry: ServerProcess, client: ht
         assert response.body == b"", path
 
 
-def test_repeated_accept_lines_are_merged(registry: ServerProcess, client: httpx.Client) -> None:
+def test_repeated_accept_lines_are_merged(registry: RegistryEndpoint, client: httpx.Client) -> None:
     repo = unique_repo()
     children = [push_image(client, repo, tag=None) for _ in range(2)]
     index = json.dumps(

@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from tests.support.protocol import random_bytes, sha256, unique_repo
-from tests.support.server import ServerProcess
+from tests.support.server import RegistryEndpoint, ServerProcess
 
 pytestmark = pytest.mark.integration
 
 
-def test_tls_client_hello_on_the_plain_port_is_refused_at_once(registry: ServerProcess) -> None:
+def test_tls_client_hello_on_the_plain_port_is_refused_at_once(registry: RegistryEndpoint) -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -34,8 +34,8 @@ def _portside(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         [sys.executable, "-m", "portside", *args],
         capture_output=True,
         text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
+from deploy.processes import MotoServer
 from portside.storage.base import BlobStorage
 from portside.storage.filesystem import FilesystemStorage
 from portside.storage.s3 import S3Options, S3Storage
-from tests.support.server import free_port
 
 BUCKET = "portside-tests"
 REGION = "us-east-1"
@@ -65,38 +60,17 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto in server mode, in its own process on an ephemeral loopback port, for the whole session."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    server = S3Server(f"http://127.0.0.1:{port}", BUCKET)
+    moto = MotoServer(
+        tmp_path_factory.mktemp("moto") / "moto.log",
+        bucket=BUCKET,
+        region=REGION,
+        access_key_id=CREDENTIALS["aws_access_key_id"],
+        secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    ).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                httpx.get(f"{server.endpoint_url}/moto-api/", timeout=1.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not answer:\n{log.read_text()}") from None
-                time.sleep(0.1)
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
+        yield S3Server(moto.endpoint_url, BUCKET)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        moto.stop()
 
 
 @pytest.fixture
