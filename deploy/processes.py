@@ -76,7 +76,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"portside serve exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code == 200:
+                # 401: up, with authentication switched on.
+                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code in (200, 401):
                     return self
             except httpx.TransportError:
                 pass

@@ -11,6 +11,7 @@ from datetime import datetime
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
+from portside.api.management import management_mount
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
@@ -57,6 +58,7 @@ def build_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/v2", dispatch, methods=V2_METHODS),
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
+        management_mount(),
     ]
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]

@@ -180,7 +180,7 @@ def token_create(
     owner: Annotated[str, typer.Argument(help="A username, or a robot as <namespace>+<name>.")],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
     role: Annotated[str, typer.Option(help="The most it may do: pull, push, delete or admin.")] = "admin",
-    expires_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
+    expires_days: Annotated[int | None, typer.Option(min=1, help="Expire after this many days.")] = None,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:

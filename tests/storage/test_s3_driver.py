@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from portside.config import Settings
+from portside.config import REVEAL_SECRETS, Settings
 from portside.registry.services import build_storage
 from portside.storage.base import ObjectMissing, OffsetMismatch
 from portside.storage.filesystem import FilesystemStorage
@@ -209,7 +209,7 @@ def test_s3_settings_come_from_portside_environment_variables(clean_environment:
     assert settings.s3_redirect_blobs is True
     assert "hunter2" not in repr(settings)
     # `portside serve` hands settings to its workers as JSON: the secret must survive that.
-    assert Settings.model_validate_json(settings.model_dump_json()) == settings
+    assert Settings.model_validate_json(settings.model_dump_json(context=REVEAL_SECRETS)) == settings
     storage = build_storage(settings)
     assert isinstance(storage, S3Storage)
     assert storage.options.endpoint_url == "http://127.0.0.1:9000"

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from portside.api.routes import Endpoint, RouteMatch
 from portside.auth.accounts import AccountService, LoginThrottled
-from portside.auth.credentials import parse_authorization, parse_basic
+from portside.auth.credentials import is_empty_basic, parse_authorization, parse_basic
 from portside.auth.policy import ANONYMOUS, Principal
 from portside.auth.roles import actions_for
 from portside.auth.tokens import InvalidToken, TokenClaims, TokenIssuer
@@ -144,26 +144,41 @@ def required_actions(match: RouteMatch, method: str) -> list[str]:
     return ["pull", "push"]
 
 
+def challenge_scopes(match: RouteMatch, method: str) -> list[str]:
+    """The token scopes a request needs, as its ``401`` challenge names them."""
+    if match.route.endpoint is Endpoint.CATALOG:
+        return ["registry:catalog:*"]
+    needed = required_actions(match, method)
+    return [f"repository:{match.name}:{','.join(needed)}"] if needed else []
+
+
 def client_address(request: Request) -> str | None:
     """The caller's address, for the audit log and login limits."""
     return request.client.host if request.client else None
 
 
-async def authenticate(request: Request, gate: Gate) -> Access:
-    """Who is calling: ``OpenAccess`` without auth, else a token or principal (anonymous included)."""
+async def authenticate(request: Request, gate: Gate, scopes: list[str] | None = None) -> Access:
+    """Who is calling: ``OpenAccess`` without auth, else a token or principal (anonymous included).
+
+    ``scopes`` go into the challenge of a ``401``: clients such as oras ask the token
+    server for exactly the scope the challenge names.
+    """
+    scopes = scopes or []
     if gate.mode == "none":
         return OpenAccess()
     authorization = parse_authorization(request.headers.get("authorization"))
     if gate.mode == "token":
         if authorization is None or authorization[0] != "bearer":
-            raise RegistryError(ErrorKind.UNAUTHORIZED, headers=gate.challenge(request, []))
+            raise RegistryError(ErrorKind.UNAUTHORIZED, headers=gate.challenge(request, scopes))
         try:
             return TokenAccess(gate.issuer.verify(authorization[1]), gate.accounts)
         except InvalidToken as exc:
             raise RegistryError(
-                ErrorKind.UNAUTHORIZED, f"invalid token: {exc}", headers=gate.challenge(request, [], "invalid_token")
+                ErrorKind.UNAUTHORIZED,
+                f"invalid token: {exc}",
+                headers=gate.challenge(request, scopes, "invalid_token"),
             ) from exc
-    if authorization is None:
+    if authorization is None or (authorization[0] == "basic" and is_empty_basic(authorization[1])):
         return PrincipalAccess(ANONYMOUS, gate.accounts)
     credentials = parse_basic(authorization[1]) if authorization[0] == "basic" else None
     if credentials is None:
@@ -183,7 +198,7 @@ async def authenticate(request: Request, gate: Gate) -> Access:
 
 async def enforce(request: Request, gate: Gate, match: RouteMatch) -> Access:
     """Authenticate and check that the request's actions are allowed; raise the right 401/403 otherwise."""
-    access = await authenticate(request, gate)
+    access = await authenticate(request, gate, challenge_scopes(match, request.method))
     if isinstance(access, OpenAccess):
         return access
     anonymous = isinstance(access, PrincipalAccess) and access.principal.is_anonymous

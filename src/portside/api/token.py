@@ -13,7 +13,7 @@ from starlette.responses import Response
 from portside.api.access import client_address
 from portside.api.responses import error_response
 from portside.auth.accounts import LoginThrottled
-from portside.auth.credentials import parse_authorization, parse_basic
+from portside.auth.credentials import is_empty_basic, parse_authorization, parse_basic
 from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role
 from portside.auth.scopes import merge_scopes, parse_scopes
@@ -90,7 +90,7 @@ async def get_token(request: Request) -> Response:
         _check_service(registry, params.get("service"))
         principal = ANONYMOUS
         authorization = parse_authorization(request.headers.get("authorization"))
-        if authorization is not None:
+        if authorization is not None and not (authorization[0] == "basic" and is_empty_basic(authorization[1])):
             credentials = parse_basic(authorization[1]) if authorization[0] == "basic" else None
             if credentials is None:
                 raise RegistryError(ErrorKind.UNAUTHORIZED, "malformed credentials")

@@ -97,6 +97,21 @@ class AccountService:
             await self.store.clear_failures(keys[0])
         return principal
 
+    async def authenticate_bearer(self, secret: str, address: str | None) -> Principal:
+        """Check a personal access or robot token sent alone (``Authorization: Bearer pst_...``).
+
+        Throttled per address as :meth:`authenticate` is; ``PermissionError`` for an unknown,
+        expired or malformed token.
+        """
+        keys = [f"addr:{address}"] if address else []
+        await self._check_throttle(keys)
+        principal = await self.principal_for_secret(secret) if secret.startswith(TOKEN_PREFIX) else None
+        if principal is None:
+            for key in keys:
+                await self.store.count_failure(key, self.limits.window)
+            raise PermissionError("invalid token")
+        return principal
+
     async def _check_throttle(self, keys: list[str]) -> None:
         for key in keys:
             limit = self.limits.per_account if key.startswith("user:") else self.limits.per_address

@@ -25,7 +25,10 @@ class Passwords:
 
     def __init__(self, cache_seconds: float = 60.0, cache_size: int = 10_000) -> None:
         self._hasher = PasswordHasher()
-        self._dummy_hash = self._hasher.hash(_DUMMY_HASH_SOURCE)
+        # Made on the first check of any password (not at construction: every CLI command
+        # builds one of these and most never check a password), so that first check costs
+        # the same whether or not the user exists.
+        self._dummy_hash: str | None = None
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
         self._verified: OrderedDict[bytes, float] = OrderedDict()
@@ -37,6 +40,8 @@ class Passwords:
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True if ``password`` matches; constant-time, and as slow for a missing user as for a real one."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(_DUMMY_HASH_SOURCE)
         if stored_hash is None:
             self._check(self._dummy_hash, password)
             return False

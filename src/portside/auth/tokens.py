@@ -64,11 +64,17 @@ class KeyRing:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._keys: dict[str, SigningKey] = {}
+        self._stamp: int | None = None
         self.reload()
+
+    def _directory_stamp(self) -> int:
+        return self.directory.stat().st_mtime_ns
 
     def reload(self) -> None:
         """Read every key file; create the first key if there is none."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Taken before reading: a key added meanwhile changes the stamp and is read next time.
+        self._stamp = self._directory_stamp()
         files = sorted(self.directory.glob("*.pem"))
         if not files:
             self.rotate()
@@ -103,7 +109,9 @@ class KeyRing:
 
     @property
     def signing_key(self) -> SigningKey:
-        """The newest key."""
+        """The newest key, re-reading the directory if a key was added (by another process) since."""
+        if self._directory_stamp() != self._stamp:
+            self.reload()
         return max(self._keys.values(), key=lambda key: (key.created, key.kid))
 
     def verifying_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:

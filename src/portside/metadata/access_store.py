@@ -203,6 +203,18 @@ class AccessStore:
             return None
         return RepositoryRecord(row.name, row.visibility == "public", row.description, as_utc(row.created_at))
 
+    async def repositories_named(self, names: list[str]) -> list[RepositoryRecord]:
+        """The settings of the named repositories that exist, in the order of ``names``."""
+        if not names:
+            return []
+        async with self._store.reading() as conn:
+            rows = (await conn.execute(select(repositories).where(repositories.c.name.in_(names)))).all()
+        found = {
+            row.name: RepositoryRecord(row.name, row.visibility == "public", row.description, as_utc(row.created_at))
+            for row in rows
+        }
+        return [found[name] for name in names if name in found]
+
     async def update_repository(self, name: str, *, public: bool | None, description: str | None) -> RepositoryRecord:
         """Change a repository's visibility or description."""
         values: dict[str, Any] = {}

@@ -109,11 +109,17 @@ class PeopleStore:
         return _user(row)
 
     async def delete_user(self, username: str) -> None:
-        """Remove a user with their tokens, memberships and grants."""
+        """Remove a user with their tokens, memberships and grants, and the robots and grants of their namespace.
+
+        As for an organization: nothing granted in the namespace outlives it, so a later account of
+        the same name inherits no robot and no grant.
+        """
         async with self._store.writing() as conn:
             row = (await conn.execute(select(users.c.id).where(users.c.username == username))).first()
             if row is None:
                 raise NotFound(f"no user {username!r}")
+            await self._delete_robots_of(conn, username)
+            await conn.execute(delete(grants).where(grants.c.target_kind == "namespace", grants.c.target == username))
             await conn.execute(delete(grants).where(grants.c.subject_kind == "user", grants.c.subject_id == row.id))
             await conn.execute(delete(access_tokens).where(access_tokens.c.user_id == row.id))
             await conn.execute(delete(team_members).where(team_members.c.user_id == row.id))

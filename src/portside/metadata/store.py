@@ -434,6 +434,8 @@ def visibility_filter(visible: Visibility) -> Any:
     conditions: list[Any] = [repositories.c.visibility == "public"]
     for namespace in sorted(visible.namespaces):
         prefix = f"{namespace}/"
+        # A repository may be named exactly like its namespace ("alice" in alice's namespace).
+        conditions.append(repositories.c.name == namespace)
         conditions.append(func.substr(repositories.c.name, 1, len(prefix)) == prefix)
     if visible.repositories:
         conditions.append(repositories.c.name.in_(sorted(visible.repositories)))

@@ -51,6 +51,10 @@ class ErrorKind(Enum):
     UNAVAILABLE = ErrorSpec("UNAVAILABLE", 503, "service unavailable")
     CLIENT_DISCONNECTED = ErrorSpec("BLOB_UPLOAD_INVALID", 400, "the client closed the connection mid-request")
     INTERNAL = ErrorSpec("UNKNOWN", 500, "internal server error")
+    # The management API's own rows (never answered under /v2/).
+    REQUEST_INVALID = ErrorSpec("REQUEST_INVALID", 400, "the request is invalid")
+    CONFLICT = ErrorSpec("CONFLICT", 409, "the name is taken or the resource already exists")
+    VALIDATION_FAILED = ErrorSpec("VALIDATION_FAILED", 422, "the request does not match the API's schema")
 
     @property
     def spec(self) -> ErrorSpec:

@@ -121,12 +121,7 @@ class FilesystemStorage(BlobStorage):
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise OffsetMismatch(os.fstat(fd).st_size) from exc
-                raise
+            await self._lock(fd)
             actual = os.fstat(fd).st_size
             if actual != expected_offset:
                 raise OffsetMismatch(actual)
@@ -153,6 +148,23 @@ class FilesystemStorage(BlobStorage):
             return os.fstat(fd).st_size
         finally:
             os.close(fd)
+
+    @staticmethod
+    async def _lock(fd: int, patience: float = 10.0) -> None:
+        # Another append to the same upload may be under way: wait for it, so the offset check
+        # below sees its final size (one of two racing appends wins; the other learns the size).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if loop.time() > deadline:
+                    raise OffsetMismatch(os.fstat(fd).st_size) from exc
+            await asyncio.sleep(0.02)
 
     async def commit(self, source_key: str, target_key: str) -> None:
         """Rename into place (atomic on one filesystem) and fsync the directory."""
