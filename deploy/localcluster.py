@@ -51,6 +51,8 @@ class LocalCluster:
             "PORTSIDE_S3_ACCESS_KEY_ID": self.s3.access_key_id,
             "PORTSIDE_S3_SECRET_ACCESS_KEY": self.s3.secret_access_key,
             "PORTSIDE_NODE_NAME": name,
+            # Every node signs and verifies tokens with the same keys (a mounted secret in production).
+            "PORTSIDE_KEYS_DIR": str(self.root / "keys"),
         }
 
     def start(self) -> LocalCluster:

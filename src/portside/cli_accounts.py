@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from portside.auth.accounts import InvalidName, validate_account_name
 from portside.auth.roles import Role
-from portside.config import load_settings
+from portside.auth.tokens import KeyRing
+from portside.config import Settings, load_settings
+from portside.metadata import migrate
 from portside.metadata.accounts_store import Conflict, NotFound
 from portside.registry.services import Registry, build_registry
 
@@ -34,17 +37,15 @@ robots_cli = typer.Typer(help="Manage robot accounts.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="Manage personal access tokens and robot tokens.", no_args_is_help=True)
 grants_cli = typer.Typer(help="Grant and revoke permissions.", no_args_is_help=True)
 repos_cli = typer.Typer(help="Repository settings.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 
 
 def _run(config: Path | None, data_dir: Path | None, work: Callable[[Registry], Awaitable[T]]) -> T:
     """Run one piece of account work; known failures become a message and exit status 1."""
-    try:
-        settings = load_settings(config, data_dir=data_dir)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    settings = _settings(config, data_dir)
 
     async def main() -> T:
+        await migrate.check_schema(settings.resolved_database_url)
         registry = build_registry(settings)
         try:
             return await work(registry)
@@ -53,9 +54,24 @@ def _run(config: Path | None, data_dir: Path | None, work: Callable[[Registry], 
 
     try:
         return asyncio.run(main())
-    except (Conflict, NotFound, InvalidName, ValueError) as exc:
+    except (Conflict, NotFound, InvalidName, ValueError, migrate.SchemaMismatch) as exc:
         typer.echo(f"portside: {exc}", err=True)
         raise typer.Exit(1) from exc
+    except DBAPIError as exc:
+        typer.echo(
+            f"portside: cannot use the database at {settings.resolved_database_url}: {exc.orig}; "
+            "check database_url / data_dir, and run `portside migrate` first",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+
+
+def _settings(config: Path | None, data_dir: Path | None) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"portside: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _password(password: str | None, from_stdin: bool) -> str | None:
@@ -236,3 +252,20 @@ def repo_set(
         config, data_dir, lambda r: r.accounts.store.update_repository(name, public=public, description=description)
     )
     typer.echo(json.dumps({"name": record.name, "public": record.public, "description": record.description}))
+
+
+@keys_cli.command("list")
+def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """List the signing keys (the newest signs; all verify)."""
+    keys = KeyRing(_settings(config, data_dir).resolved_keys_dir)
+    for kid, created, signs in keys.describe():
+        stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
+        typer.echo(f"{kid}  {stamp}{'  (signs)' if signs else ''}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Add a new signing key. Running servers sign with it at once; tokens signed by older keys
+    stay valid until they expire. Remove an old key file once no token it signed can be alive."""
+    key = KeyRing(_settings(config, data_dir).resolved_keys_dir).rotate()
+    typer.echo(f"new signing key {key.kid}")

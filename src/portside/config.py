@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="none: an open registry (as Distribution by default); basic: HTTP Basic on every request; "
         "token: Docker token authentication with the built-in token server at /token.",
     )
+    keys_dir: Path | None = Field(
+        None,
+        description="Token signing keys (default: data_dir/keys). Nodes of a cluster must share it, "
+        "e.g. as a mounted secret.",
+    )
     token_service: str = Field("portside", description="The `service` (JWT audience) tokens are issued for.")
     token_issuer: str = Field("portside", description="The `iss` claim of issued tokens.")
     token_realm: str | None = Field(
@@ -125,6 +130,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'portside.db').resolve()}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        """Where the token signing keys are."""
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"
 
     @property
     def blob_root(self) -> Path:

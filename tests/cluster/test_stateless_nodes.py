@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -124,3 +126,40 @@ def test_background_jobs_run_on_one_node_and_move_when_it_dies(
         if successors:
             break
     assert len(successors) == 1 and successors <= {"node-b", "node-c"}, successors
+
+
+def test_a_token_issued_by_one_node_is_accepted_by_another(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, s3_server: S3Server
+) -> None:
+    root = tmp_path_factory.mktemp("token-cluster")
+    database_url = postgres.create_database()
+    shared = {"PORTSIDE_AUTH": "token", "PORTSIDE_KEYS_DIR": str(root / "keys")}
+    env_a = {**_node_env(database_url, s3_server, "tokens/", "node-a"), **shared}
+    env_b = {**_node_env(database_url, s3_server, "tokens/", "node-b"), **shared}
+    node_a = ServerProcess(root / "a", env=env_a).start()  # migrates the new database
+    created = subprocess.run(
+        [sys.executable, "-m", "portside", "user", "create", "alice", "--password", "alice-password"],
+        env={**os.environ, **env_a, "PORTSIDE_DATA_DIR": str(root / "cli")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    node_b = ServerProcess(root / "b", env=env_b).start()
+    try:
+        assert created.returncode == 0, created.stderr
+        answer = httpx.get(
+            f"{node_a.url}/token",
+            params={"service": "portside", "scope": "repository:alice/app:pull,push"},
+            auth=("alice", "alice-password"),
+        )
+        assert answer.status_code == 200, answer.text
+        bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
+        data = random_bytes(1000)
+        pushed = httpx.post(
+            f"{node_b.url}/v2/alice/app/blobs/uploads/", params={"digest": sha256(data)}, content=data, headers=bearer
+        )
+        assert pushed.status_code == 201, pushed.text
+        assert httpx.get(f"{node_a.url}/v2/alice/app/blobs/{sha256(data)}", headers=bearer).content == data
+    finally:
+        node_a.stop()
+        node_b.stop()

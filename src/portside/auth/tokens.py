@@ -117,10 +117,17 @@ class KeyRing:
     def verifying_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         """The public key with this id, re-reading the directory once if another process rotated."""
         key = self._keys.get(kid)
-        if key is None:
+        # Re-read only if a key was added: a stream of made-up kids costs a stat each, no more.
+        if key is None and self._directory_stamp() != self._stamp:
             self.reload()
             key = self._keys.get(kid)
         return None if key is None else key.public_key
+
+    def describe(self) -> list[tuple[str, float, bool]]:
+        """(kid, created, signs) of every key, newest first."""
+        signing = self.signing_key.kid
+        ordered = sorted(self._keys.values(), key=lambda key: (key.created, key.kid), reverse=True)
+        return [(key.kid, key.created, key.kid == signing) for key in ordered]
 
 
 @dataclass(frozen=True)

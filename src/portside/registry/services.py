@@ -69,7 +69,7 @@ def build_storage(settings: Settings) -> BlobStorage:
 def build_token_issuer(settings: Settings) -> TokenIssuer:
     """The token signer/verifier; creates the first signing key under the data dir if there is none."""
     return TokenIssuer(
-        KeyRing(settings.data_dir / "keys"),
+        KeyRing(settings.resolved_keys_dir),
         settings.token_issuer,
         settings.token_service,
         settings.token_lifetime_seconds,
