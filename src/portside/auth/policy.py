@@ -93,3 +93,17 @@ def may_administer_namespace(principal: Principal, namespace: str) -> bool:
         principal.kind is PrincipalKind.USER
         and (namespace == principal.name or namespace in principal.owned_organizations)
     )
+
+
+def has_full_authority(principal: Principal) -> bool:
+    """True unless the caller came with a token whose ceiling is below ``admin``.
+
+    Account-level changes (passwords, tokens, organizations, site administration) need it,
+    so that a ``pull`` token cannot mint itself a stronger one.
+    """
+    return principal.ceiling is None or principal.ceiling >= Role.ADMIN
+
+
+def is_site_admin(principal: Principal) -> bool:
+    """A site administrator acting with full authority."""
+    return principal.is_admin and has_full_authority(principal)

@@ -12,7 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from portside.auth.accounts import AccountService, InvalidName
-from portside.auth.policy import Principal, PrincipalKind, may_administer_namespace
+from portside.auth.policy import (
+    Principal,
+    PrincipalKind,
+    has_full_authority,
+    is_site_admin,
+    may_administer_namespace,
+)
 from portside.auth.roles import Role
 from portside.metadata.account_errors import Conflict, NotFound
 from portside.oci.errors import ErrorKind, RegistryError
@@ -33,20 +39,6 @@ class Caller:
     def actor(self) -> str:
         """How the audit log names the caller."""
         return self.principal.audit_name
-
-
-def has_full_authority(principal: Principal) -> bool:
-    """True unless the caller came with a token whose ceiling is below ``admin``.
-
-    Account-level changes (passwords, tokens, organizations, site administration) need it,
-    so that a ``pull`` token cannot mint itself a stronger one.
-    """
-    return principal.ceiling is None or principal.ceiling >= Role.ADMIN
-
-
-def is_site_admin(principal: Principal) -> bool:
-    """A site administrator acting with full authority."""
-    return principal.is_admin and has_full_authority(principal)
 
 
 def require_identity(caller: Caller) -> Principal:

@@ -13,14 +13,13 @@ from portside.auth.accounts import AccountService, validate_account_name
 from portside.auth.audit import AuditLog
 from portside.auth.management.guards import (
     Caller,
-    is_site_admin,
     not_found,
     require_identity,
     require_namespace_admin,
     require_user,
     store_errors,
 )
-from portside.auth.policy import PrincipalKind
+from portside.auth.policy import PrincipalKind, is_site_admin
 from portside.metadata.records import MemberRecord, OrganizationRecord, TeamRecord
 from portside.oci.errors import ErrorKind, RegistryError
 

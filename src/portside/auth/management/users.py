@@ -9,12 +9,12 @@ from portside.auth.accounts import TOKEN_PREFIX, AccountService, LoginThrottled
 from portside.auth.audit import AuditLog
 from portside.auth.management.guards import (
     Caller,
-    is_site_admin,
     not_found,
     require_site_admin,
     require_user,
     store_errors,
 )
+from portside.auth.policy import is_site_admin
 from portside.metadata.records import UserRecord
 from portside.oci.errors import ErrorKind, RegistryError
 
