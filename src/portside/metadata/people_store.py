@@ -17,7 +17,7 @@ from portside.metadata.records import (
     TeamRecord,
     UserRecord,
 )
-from portside.metadata.store import MetadataStore, as_utc, utcnow
+from portside.metadata.store import MetadataStore, Reader, as_utc, utcnow
 from portside.metadata.tables import (
     access_tokens,
     grants,
@@ -50,7 +50,7 @@ class PeopleStore:
 
     # Users
 
-    async def _namespace_taken(self, conn: AsyncConnection, name: str) -> bool:
+    async def _namespace_taken(self, conn: Reader, name: str) -> bool:
         user = await conn.execute(select(users.c.id).where(users.c.username == name))
         org = await conn.execute(select(organizations.c.id).where(organizations.c.name == name))
         return user.first() is not None or org.first() is not None
@@ -171,13 +171,13 @@ class PeopleStore:
             await conn.execute(delete(organization_members).where(organization_members.c.organization_id == org_id))
             await conn.execute(delete(organizations).where(organizations.c.id == org_id))
 
-    async def _organization_id(self, conn: AsyncConnection, name: str) -> int:
+    async def _organization_id(self, conn: Reader, name: str) -> int:
         row = (await conn.execute(select(organizations.c.id).where(organizations.c.name == name))).first()
         if row is None:
             raise NotFound(f"no organization {name!r}")
         return int(row.id)
 
-    async def _user_id(self, conn: AsyncConnection, username: str) -> int:
+    async def _user_id(self, conn: Reader, username: str) -> int:
         row = (await conn.execute(select(users.c.id).where(users.c.username == username))).first()
         if row is None:
             raise NotFound(f"no user {username!r}")
@@ -257,7 +257,7 @@ class PeopleStore:
             raise Conflict(f"team {name!r} exists in {organization!r}") from exc
         return await self.get_team(organization, name)
 
-    async def _team_id(self, conn: AsyncConnection, organization: str, name: str) -> int:
+    async def _team_id(self, conn: Reader, organization: str, name: str) -> int:
         org_id = await self._organization_id(conn, organization)
         row = (
             await conn.execute(select(teams.c.id).where(teams.c.organization_id == org_id, teams.c.name == name))
