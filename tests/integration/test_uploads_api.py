@@ -255,3 +255,38 @@ def test_idle_upload_sessions_expire(start_server: Callable[..., ServerProcess])
             time.sleep(0.5)
         assert error_codes(http.get(location)) == ["BLOB_UPLOAD_UNKNOWN"]
         assert not upload_file.exists()
+
+
+def test_temporary_files_of_interrupted_monolithic_pushes_are_swept(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(env={"PORTSIDE_UPLOAD_EXPIRY_SECONDS": "60", "PORTSIDE_UPLOAD_PURGE_INTERVAL_SECONDS": "1"})
+    uploads = server.data_dir / "storage" / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    # What a crash in the middle of a `POST ?digest=` leaves: a temporary file, created long ago.
+    stale = uploads / f"tmp-{int(time.time()) - 3600}-{'a' * 32}"
+    fresh = uploads / f"tmp-{int(time.time())}-{'b' * 32}"
+    stale.write_bytes(b"half a blob")
+    fresh.write_bytes(b"a push in flight")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stale.exists():
+        time.sleep(0.5)
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_a_session_whose_empty_file_was_lost_in_a_crash_still_works(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    repo, data = unique_repo(), random_bytes(1000)
+    with httpx.Client(base_url=server.url) as http:
+        location = start_session(http, repo)
+        # The 202 made the session row durable; the empty file may not have reached the disk.
+        (server.data_dir / "storage" / "uploads" / location.rsplit("/", 1)[1]).unlink()
+        server.kill()
+        server.start()
+        assert http.get(location).headers["Range"] == "0-0"
+        assert http.patch(location, content=data, headers={"Content-Range": "0-999"}).status_code == 202
+        assert http.put(location, params={"digest": sha256(data)}).status_code == 201
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data

@@ -184,10 +184,12 @@ class MetadataStore:
 
     # Blobs
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        """Record a committed blob and link it into ``repository``."""
+    async def link_blob(self, repository: str, digest: str, size: int, finished_upload: str | None = None) -> None:
+        """Record a committed blob and link it into ``repository``; end the upload session it came from."""
         now = utcnow()
         async with self.writing() as conn:
+            if finished_upload is not None:
+                await conn.execute(delete(uploads).where(uploads.c.id == finished_upload))
             repository_id = await self._ensure_repository(conn, repository)
             await conn.execute(
                 self.insert(blobs).values(digest=digest, size=size, created_at=now).on_conflict_do_nothing()

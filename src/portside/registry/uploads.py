@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.ranges import ByteRange, upload_range_header
 from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch
-from portside.storage.paths import blob_key, upload_key
+from portside.storage.paths import (
+    UPLOADS_PREFIX,
+    blob_key,
+    temporary_upload_created,
+    temporary_upload_key,
+    upload_key,
+)
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -50,7 +57,8 @@ class UploadService:
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload session."""
         upload_id = uuid.uuid4().hex
-        await self._storage.create(upload_key(upload_id))
+        # What the 202 acknowledges is the session row; the empty file is recreated if a crash loses it.
+        await self._storage.create(upload_key(upload_id), durable=False)
         await self._store.create_upload(upload_id, repository)
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
         return UploadStatus(upload_id, repository, 0)
@@ -60,8 +68,9 @@ class UploadService:
         await self._session(repository, upload_id)
         size = await self._storage.stat(upload_key(upload_id))
         if size is None:
-            await self._store.delete_upload(upload_id)
-            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+            # A session acknowledged just before a crash: its (still empty) file was not yet on disk.
+            await self._storage.create(upload_key(upload_id), durable=False)
+            size = 0
         return UploadStatus(upload_id, repository, size)
 
     async def _session(self, repository: str, upload_id: str) -> None:
@@ -113,8 +122,8 @@ class UploadService:
                 headers={"Range": current.range_header},
             )
 
-    async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes]) -> int:
-        key = upload_key(current.id)
+    async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None) -> int:
+        key = key or upload_key(current.id)
         state = self._hashes.take(current.id)
         if state is None or state.offset != current.size:
             state = await hash_stored(self._storage, key)
@@ -151,8 +160,9 @@ class UploadService:
         await self._commit(current, digest)
         return current.size
 
-    async def _commit(self, current: UploadStatus, digest: Digest) -> None:
-        key = upload_key(current.id)
+    async def _commit(self, current: UploadStatus, digest: Digest, key: str | None = None) -> None:
+        session = key is None
+        key = key or upload_key(current.id)
         state = self._hashes.take(current.id)
         if digest.algorithm != "sha256" or state is None or state.offset != current.size:
             state = await hash_stored(self._storage, key, digest.algorithm)
@@ -167,17 +177,23 @@ class UploadService:
                 {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
         await self._storage.commit(key, blob_key(digest))
-        await self._store.link_blob(current.repository, str(digest), current.size)
-        await self._store.delete_upload(current.id)
+        await self._store.link_blob(
+            current.repository, str(digest), current.size, finished_upload=current.id if session else None
+        )
 
     async def monolithic(self, repository: str, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
-        """A whole blob in one request (``POST ?digest=``)."""
-        session = await self.start(repository)
+        """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
+        nonce = uuid.uuid4().hex
+        key = temporary_upload_key(time.time(), nonce)
+        await self._storage.create(key, durable=False)
+        self._hashes.put(nonce, RunningHash(0, new_hasher()))
+        current = UploadStatus(nonce, repository, 0)
         try:
-            size = await self._write(session, chunks)
-            await self._commit(UploadStatus(session.id, repository, size), digest)
+            size = await self._write(current, chunks, key)
+            await self._commit(UploadStatus(nonce, repository, size), digest, key)
         except BaseException:
-            await self._drop(session.id)
+            self._hashes.discard(nonce)
+            await self._storage.delete(key)
             raise
         return size
 
@@ -200,11 +216,19 @@ class UploadService:
         return record.size
 
     async def expire(self) -> int:
-        """Remove sessions idle for longer than the expiry; how many went."""
+        """Remove sessions idle for longer than the expiry, and temporary uploads a crash left; how many went."""
         idle = await self._store.uploads_idle_since(utcnow() - self._expiry)
         for upload_id in idle:
             await self._drop(upload_id)
-        return len(idle)
+        oldest = time.time() - self._expiry.total_seconds()
+        leftovers = [
+            key
+            async for key in self._storage.list(UPLOADS_PREFIX)
+            if (created := temporary_upload_created(key)) is not None and created < oldest
+        ]
+        for key in leftovers:
+            await self._storage.delete(key)
+        return len(idle) + len(leftovers)
 
     @staticmethod
     def no_body() -> AsyncIterator[bytes]:

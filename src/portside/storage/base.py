@@ -40,8 +40,8 @@ class BlobStorage(ABC):
         """Stream ``length`` bytes (all, if ``None``) of the object from ``offset``."""
 
     @abstractmethod
-    async def create(self, key: str) -> None:
-        """Create an empty object (an upload's start), durably."""
+    async def create(self, key: str, durable: bool = True) -> None:
+        """Create an empty object (an upload's start); with ``durable``, make it survive a power cut."""
 
     @abstractmethod
     async def append(

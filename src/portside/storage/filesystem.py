@@ -92,18 +92,20 @@ class FilesystemStorage(BlobStorage):
         finally:
             handle.close()
 
-    async def create(self, key: str) -> None:
-        """Create an empty file and make it and its directory entry durable."""
+    async def create(self, key: str, durable: bool = True) -> None:
+        """Create an empty file; with ``durable``, fsync it and its directory entry."""
 
         def _create() -> None:
             path = self._path(key)
             self._make_parents(path)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_dir(path.parent)
+            if durable:
+                _fsync_dir(path.parent)
 
         await asyncio.to_thread(_create)
 
@@ -179,8 +181,8 @@ class FilesystemStorage(BlobStorage):
                 os.rename(source, target)
             except FileNotFoundError as exc:
                 raise ObjectMissing(source_key) from exc
+            # One fsync of the target's directory commits the rename (a single journal transaction).
             _fsync_dir(target.parent)
-            _fsync_dir(source.parent)
 
         await asyncio.to_thread(_commit)
 

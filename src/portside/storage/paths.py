@@ -15,5 +15,23 @@ def upload_key(upload_id: str) -> str:
     return f"uploads/{upload_id}"
 
 
+def temporary_upload_key(created: float, nonce: str) -> str:
+    """The key of a one-request upload (``POST ?digest=``), which has no session row.
+
+    Its creation time is in its name, so leftovers of a crash can be found and removed.
+    """
+    return f"{UPLOADS_PREFIX}{TEMPORARY_MARK}{int(created)}-{nonce}"
+
+
+def temporary_upload_created(key: str) -> float | None:
+    """When a temporary upload was created, from its key; ``None`` for other keys."""
+    name = key.removeprefix(UPLOADS_PREFIX)
+    if not name.startswith(TEMPORARY_MARK):
+        return None
+    stamp = name[len(TEMPORARY_MARK) :].split("-", 1)[0]
+    return float(stamp) if stamp.isdigit() else None
+
+
 UPLOADS_PREFIX = "uploads/"
+TEMPORARY_MARK = "tmp-"
 BLOBS_PREFIX = "blobs/"

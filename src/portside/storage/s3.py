@@ -256,8 +256,8 @@ class S3Storage(BlobStorage):
             raise
         return head.get("Metadata", {}).get(WRITER_METADATA) == writer
 
-    async def create(self, key: str) -> None:
-        """Write the upload's marker and drop segments a previous object at this key left."""
+    async def create(self, key: str, durable: bool = True) -> None:
+        """Write the upload's marker and drop segments a previous object at this key left (always durable)."""
         stored = await self._resolve(key)
         s3 = await self._s3()
         await s3.put_object(Bucket=self.options.bucket, Key=self._object(marker_name(key)), Body=b"")
