@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk nginx-light
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck unit integration system-deps clean cluster cluster-test
+.PHONY: install run test lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ test: install system-deps lint typecheck
 	$(BIN)/coverage run -m pytest -q $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q || true
 	$(BIN)/coverage report --skip-empty --sort=cover | tail -n 25
+	$(MAKE) --no-print-directory bench-smoke
+
+# Benchmarks against CNCF Distribution 2.8 (docs/performance.md); the smoke run only checks they work.
+bench: install system-deps
+	$(BIN)/python -m bench.run --output docs/performance.md
+
+bench-smoke: install system-deps
+	$(BIN)/python -m bench.run --quick
+
+bench-profile: install system-deps
+	$(BIN)/pip install --quiet py-spy
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage*
