@@ -290,3 +290,10 @@ def test_a_session_whose_empty_file_was_lost_in_a_crash_still_works(
         assert http.patch(location, content=data, headers={"Content-Range": "0-999"}).status_code == 202
         assert http.put(location, params={"digest": sha256(data)}).status_code == 201
         assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_an_error_on_a_request_with_a_large_body_reaches_the_client(client: httpx.Client) -> None:
+    # Through a streaming proxy an answer sent before the body was read would become a 502.
+    response = client.patch(f"/v2/{unique_repo()}/blobs/uploads/{'0' * 32}", content=random_bytes(3 * 1024 * 1024))
+    assert response.status_code == 404
+    assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote, urlencode
@@ -64,16 +65,45 @@ def _body(request: Request) -> AsyncIterator[bytes]:
     return request.stream()
 
 
+# A body over the limit but under this is read and dropped before answering 413: a proxy that
+# streams the request (nginx with proxy_request_buffering off) turns an early answer into a 502.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+async def _drain(chunks: AsyncIterator[bytes], already: int) -> None:
+    received = already
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > DRAIN_LIMIT:
+            return
+
+
+async def _drain_unread_body(request: Request) -> None:
+    """Read and drop a body no handler read, so proxies deliver the error instead of a 502."""
+    declared = request.headers.get("content-length")
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    if not chunked and (declared is None or not declared.isdigit() or not 0 < int(declared) <= DRAIN_LIMIT):
+        return
+    # RuntimeError: the handler had started reading it (Starlette allows one pass).
+    with contextlib.suppress(RuntimeError, ClientDisconnect):
+        await _drain(request.stream(), 0)
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = _content_length(request)
+    too_large = RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": limit, "size": declared})
+    chunks = request.stream()
     if declared is not None and declared > limit:
-        raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": limit, "size": declared})
+        if declared <= DRAIN_LIMIT:
+            await _drain(chunks, 0)
+        raise too_large
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": limit})
+            await _drain(chunks, size)
+            raise too_large
         parts.append(chunk)
     return b"".join(parts)
 
@@ -289,6 +319,7 @@ async def dispatch(request: Request) -> Response:
         request.state.access = await enforce(request, registry.gate, match)
         return await HANDLERS[match.route.endpoint](request, registry, match)
     except RegistryError as error:
+        await _drain_unread_body(request)
         return error_response(error, request.method)
     except ClientDisconnect:
         return error_response(RegistryError(ErrorKind.CLIENT_DISCONNECTED), request.method)
