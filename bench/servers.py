@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.httpclient import Connection, HttpError
+from deploy.processes import free_port
 
 PORTSIDE = "portside"
 DISTRIBUTION = "distribution"
@@ -46,13 +46,6 @@ http:
 
 class ServerError(RuntimeError):
     """A server failed to start, died, or misbehaved; the message carries its log tail."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

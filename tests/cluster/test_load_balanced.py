@@ -123,7 +123,7 @@ def test_killing_a_node_mid_run_loses_no_acknowledged_push(cluster: LocalCluster
 
 def test_skopeo_copies_through_the_balancer_while_a_node_restarts(cluster: LocalCluster, tmp_path: Path) -> None:
     if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed")
+        pytest.skip(reason="skopeo is not installed")
     image = build_image_layout(tmp_path / "layout", layers=3, layer_size=200_000, seed=7)
     assert cluster.balancer is not None
     host = f"127.0.0.1:{cluster.balancer.port}"

@@ -358,7 +358,7 @@ def test_skopeo_pushes_a_docker_archive(clients: ClientSandbox, repo: Callable[[
 @needs_skopeo
 def test_blob_info_cache_is_private_to_the_sandbox(clients: ClientSandbox, repo: Callable[[str], str]) -> None:
     if not clients.cache_isolated:
-        pytest.skip("no mount namespace here: containers/image shares its blob-info cache")
+        pytest.skip(reason="no mount namespace here: containers/image shares its blob-info cache")
     host_cache = BLOB_INFO_CACHE_DIR / "blob-info-cache-v1.boltdb"
     before = host_cache.stat().st_mtime_ns if host_cache.exists() else None
     image = build_image_layout(clients.work / "src", layers=1, layer_size=1024, seed=111)
@@ -378,7 +378,7 @@ def test_clients_log_in_and_push_with_credentials(
 ) -> None:
     credentials: tuple[str, str] | None = getattr(registry, "credentials", None)
     if credentials is None:
-        pytest.skip("the registry fixture runs without authentication")
+        pytest.skip(reason="the registry fixture runs without authentication")
     user, password = credentials
     with ClientSandbox.create(tmp_path / "anonymous", registry.host) as anonymous:
         image = build_image_layout(anonymous.work / "src", layers=3, layer_size=16 * 1024, seed=112)

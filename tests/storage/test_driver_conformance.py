@@ -361,7 +361,7 @@ async def test_redirect_url_is_offered_only_where_configured(make_driver: Driver
 
 async def test_presigned_url_serves_the_bytes_and_ranges(make_driver: DriverFactory) -> None:
     if make_driver.name != "s3":
-        pytest.skip("only S3 presigns URLs")
+        pytest.skip(reason="only S3 presigns URLs")
     storage = make_driver()
     assert isinstance(storage, S3Storage)
     data = await upload(storage, UPLOAD, [pseudo_random(2 * MIB + 1)])

@@ -11,9 +11,7 @@ from portside.metadata.account_errors import NotFound
 from portside.metadata.records import (
     GrantRecord,
     RepositoryRecord,
-    RobotRecord,
     TokenRecord,
-    UserRecord,
 )
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
@@ -26,14 +24,6 @@ from portside.metadata.tables import (
     teams,
     users,
 )
-
-
-def _user(row: Any) -> UserRecord:
-    return UserRecord(row.id, row.username, row.password_hash, row.email, bool(row.is_admin), as_utc(row.created_at))
-
-
-def _robot(row: Any) -> RobotRecord:
-    return RobotRecord(row.id, row.namespace, row.name, row.description, as_utc(row.created_at))
 
 
 def _optional_time(value: datetime | None) -> datetime | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -36,10 +35,6 @@ def _user(row: Any) -> UserRecord:
 
 def _robot(row: Any) -> RobotRecord:
     return RobotRecord(row.id, row.namespace, row.name, row.description, as_utc(row.created_at))
-
-
-def _optional_time(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
 
 
 class PeopleStore:
