@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -37,8 +36,8 @@ from portside.storage.s3_layout import (
     plan_parts,
     resolve,
     segment_name,
-    upload_part_size,
 )
+from portside.storage.s3_writer import WRITER_METADATA, SegmentWriter, Taken
 
 if TYPE_CHECKING:
     from aiobotocore.response import StreamingBody
@@ -52,9 +51,6 @@ ASSEMBLY_CONCURRENCY = 4
 CONFLICT_RETRIES = 5
 # DeleteObjects takes at most this many keys.
 DELETE_BATCH = 1000
-# User metadata naming the append that wrote a segment, to recognise our own write
-# when a retried request finds its first attempt already succeeded.
-WRITER_METADATA = "portside-writer"
 
 T = TypeVar("T")
 
@@ -92,10 +88,6 @@ def _is_precondition_failed(exc: ClientError) -> bool:
 
 def _is_conflict(exc: ClientError) -> bool:
     return _error_code(exc) == "ConditionalRequestConflict" or _status(exc) == 409
-
-
-class _Taken(Exception):
-    """A conditional write found its key already written by someone else."""
 
 
 class S3Storage(BlobStorage):
@@ -229,7 +221,7 @@ class S3Storage(BlobStorage):
     # Writing
 
     async def _conditional(self, write: Callable[[], Awaitable[T]]) -> T:
-        """Run a write with ``If-None-Match: *``; :class:`_Taken` if its key exists.
+        """Run a write with ``If-None-Match: *``; :class:`Taken` if its key exists.
 
         A 409 means another conditional write to the key is in flight: try again, and
         the first to finish wins.
@@ -239,7 +231,7 @@ class S3Storage(BlobStorage):
                 return await write()
             except ClientError as exc:
                 if _is_precondition_failed(exc):
-                    raise _Taken from exc
+                    raise Taken from exc
                 if not _is_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
                     raise
             await asyncio.sleep(0.05 * 2**attempt)
@@ -284,12 +276,12 @@ class S3Storage(BlobStorage):
             raise ObjectMissing(key)  # no upload here (a committed object is never appended to)
         if stored.size != expected_offset:
             raise OffsetMismatch(stored.size)
-        writer = _SegmentWriter(self, segment_name(key, expected_offset), observer)
+        writer = SegmentWriter(self, segment_name(key, expected_offset), observer)
         try:
             async for chunk in chunks:
                 await writer.feed(chunk)
             written = await writer.finish()
-        except _Taken:
+        except Taken:
             await writer.abort()
             actual = await self.stat(key)
             raise OffsetMismatch(actual if actual is not None else 0) from None
@@ -338,7 +330,7 @@ class S3Storage(BlobStorage):
         only = parts[0] if len(parts) == 1 else None
         if not parts or isinstance(only, UploadPart):
             data = await self._gather(only) if isinstance(only, UploadPart) else b""
-            with contextlib.suppress(_Taken):
+            with contextlib.suppress(Taken):
                 await self._conditional(
                     lambda: s3.put_object(Bucket=bucket, Key=object_key, Body=data, IfNoneMatch="*")
                 )
@@ -361,7 +353,7 @@ class S3Storage(BlobStorage):
                     IfNoneMatch="*",
                 )
             )
-        except _Taken:  # committed meanwhile by another request: that copy stands
+        except Taken:  # committed meanwhile by another request: that copy stands
             await self._abort(target, upload_id)
         except BaseException:
             await self._abort(target, upload_id)
@@ -426,119 +418,3 @@ class S3Storage(BlobStorage):
     async def redirect_url(self, key: str) -> str | None:
         """A presigned URL when the settings send blob reads straight to the bucket."""
         return await self.presigned_url(key) if self.options.redirect_blobs else None
-
-
-class _SegmentWriter:
-    """Streams one append into one segment: a single conditional PUT when it fits in a part,
-    else a multipart upload (one part sent while the next is received) completed conditionally."""
-
-    def __init__(self, storage: S3Storage, name: str, observer: WriteObserver | None) -> None:
-        self._storage = storage
-        self._name = name
-        self._observer = observer
-        self._writer = uuid.uuid4().hex
-        self._buffer = bytearray()
-        self._size = 0
-        self._upload_id: str | None = None
-        self._parts: list[CompletedPartTypeDef] = []
-        self._pending: asyncio.Task[None] | None = None
-
-    @property
-    def _bucket(self) -> str:
-        return self._storage.options.bucket
-
-    @property
-    def _key(self) -> str:
-        return self._storage._object(self._name)
-
-    async def feed(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._buffer += chunk
-        self._size += len(chunk)
-        if len(self._buffer) >= upload_part_size(len(self._parts) + 1):
-            await self._send_buffer()
-
-    async def _observed(self, data: bytes, write: Awaitable[T]) -> T:
-        """Await ``write`` while the observer sees ``data`` in a worker thread; both finish before this returns."""
-        if self._observer is None:
-            return await write
-        observing = asyncio.ensure_future(asyncio.to_thread(self._observer, data))
-        try:
-            return await write
-        finally:
-            await observing
-
-    async def _send_buffer(self) -> None:
-        s3 = await self._storage._s3()
-        if self._upload_id is None:
-            created = await s3.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, Metadata={WRITER_METADATA: self._writer}
-            )
-            self._upload_id = created["UploadId"]
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-        data, self._buffer = bytes(self._buffer), bytearray()
-        number = len(self._parts) + 1
-        self._parts.append({"PartNumber": number, "ETag": ""})
-        self._pending = asyncio.ensure_future(self._send_part(s3, self._upload_id, number, data))
-
-    async def _send_part(self, s3: S3Client, upload_id: str, number: int, data: bytes) -> None:
-        uploaded = await self._observed(
-            data, s3.upload_part(Bucket=self._bucket, Key=self._key, UploadId=upload_id, PartNumber=number, Body=data)
-        )
-        self._parts[number - 1] = {"PartNumber": number, "ETag": uploaded["ETag"]}
-
-    async def finish(self) -> int:
-        """Write what is left and claim the segment; the bytes written (0: nothing was sent)."""
-        s3 = await self._storage._s3()
-        if self._upload_id is None:
-            if not self._buffer:
-                return 0
-            data = bytes(self._buffer)
-            self._buffer = bytearray()
-            bucket, key, metadata = self._bucket, self._key, {WRITER_METADATA: self._writer}
-            try:
-                await self._observed(
-                    data,
-                    self._storage._conditional(
-                        lambda: s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", Metadata=metadata)
-                    ),
-                )
-            except _Taken:
-                if not await self._storage._written_by(self._name, self._writer):
-                    raise
-            return self._size
-        if self._buffer:
-            await self._send_buffer()
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-        upload_id, parts = self._upload_id, list(self._parts)
-        try:
-            await self._storage._conditional(
-                lambda: s3.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
-                )
-            )
-        except _Taken:
-            if not await self._storage._written_by(self._name, self._writer):
-                raise
-        self._upload_id = None
-        return self._size
-
-    async def abort(self) -> None:
-        """Abandon a half-written segment."""
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(BaseException):
-                await self._pending
-            self._pending = None
-        if self._upload_id is not None:
-            upload_id, self._upload_id = self._upload_id, None
-            await self._storage._abort(self._name, upload_id)
