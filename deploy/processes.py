@@ -18,6 +18,27 @@ from pathlib import Path
 import httpx
 
 
+def stop_process(
+    process: subprocess.Popen[bytes] | None, sig: signal.Signals, grace: float = 10.0, group: bool = False
+) -> None:
+    """Send ``sig`` (to the process group with ``group``); SIGKILL whatever is left after ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+
+    def send(which: signal.Signals) -> None:
+        if group:
+            os.killpg(process.pid, which)
+        else:
+            process.send_signal(which)
+
+    send(sig)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -98,15 +119,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Ask the server to stop (SIGTERM), then make sure it is gone."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process(self.process, signal.SIGTERM, grace=15.0, group=True)
         self.process = None
 
 
@@ -245,13 +258,7 @@ class MotoServer:
 
     def stop(self) -> None:
         """Terminate moto."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, signal.SIGTERM)
         self.process = None
 
 
@@ -302,12 +309,6 @@ class Nginx:
         raise RuntimeError("nginx did not answer")
 
     def stop(self) -> None:
-        """Stop nginx."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        """Stop nginx (SIGQUIT: a graceful shutdown)."""
+        stop_process(self.process, signal.SIGQUIT)
         self.process = None
