@@ -22,17 +22,25 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    """The newest revision this version of Portside knows."""
-    return ScriptDirectory.from_config(_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    """The newest revisions this version of Portside knows.
+
+    Features add their tables in migrations of their own, so the history may have several heads.
+    """
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def head_revision() -> str:
+    """The newest revisions as one printable string."""
+    return ", ".join(sorted(head_revisions()))
 
 
-async def current_revision(url: str) -> str | None:
-    """The revision the database is at (``None`` for an empty database)."""
+def _current(connection: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+async def current_revisions(url: str) -> frozenset[str]:
+    """The revisions the database is at (empty for an empty database)."""
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
@@ -46,7 +54,7 @@ async def upgrade(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "head"))
+            await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "heads"))
     finally:
         await engine.dispose()
 
@@ -57,8 +65,9 @@ class SchemaMismatch(Exception):
 
 async def check_schema(url: str) -> None:
     """Refuse to serve on a schema this version does not know (older, newer, or none)."""
-    current, head = await current_revision(url), head_revision()
-    if current != head:
+    current, heads = await current_revisions(url), head_revisions()
+    if current != heads:
+        shown = ", ".join(sorted(current)) or "nothing"
         raise SchemaMismatch(
-            f"database schema is at {current or 'nothing'}, this Portside needs {head}: run `portside migrate`"
+            f"database schema is at {shown}, this Portside needs {head_revision()}: run `portside migrate`"
         )
