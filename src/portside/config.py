@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, ge=1, description="Window in which failed logins are counted.")
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
+    tag_history_days: int = Field(
+        14,
+        ge=1,
+        description="How long tag history is kept usable: a tag can be restored to any digest it had within "
+        "this window, and garbage collection keeps those manifests.",
+    )
+    default_namespace_quota_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Storage quota of a namespace without a quota of its own; none: unlimited.",
+    )
 
     @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:

@@ -33,9 +33,11 @@ from portside.metadata.tables import (
     manifests,
     repositories,
     repository_blobs,
+    tag_history,
     tags,
     uploads,
 )
+from portside.metadata.tag_changes import TagAction, TagGuard, check_guard, current_digest, record_tag_change
 
 
 def utcnow() -> datetime:
@@ -268,12 +270,25 @@ class MetadataStore:
         ]
 
     async def put_manifest(
-        self, repository: str, manifest: ManifestRecord, references: Iterable[Reference], tag: str | None
+        self,
+        repository: str,
+        manifest: ManifestRecord,
+        references: Iterable[Reference],
+        tag: str | None,
+        actor: str | None = None,
+        guard: TagGuard | None = None,
     ) -> None:
-        """Store a manifest with its references and, optionally, point a tag at it; all or nothing."""
+        """Store a manifest with its references and, optionally, point a tag at it; all or nothing.
+
+        A tag that is created or moved gets a history row in the same transaction; moving a tag
+        that ``guard`` protects raises ``TagLocked`` and stores nothing.
+        """
         now = utcnow()
         async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
+            old_digest = None if tag is None else await current_digest(conn, repository_id, tag, lock=True)
+            if tag is not None and old_digest is not None and old_digest != manifest.digest:
+                check_guard(guard, tag, f"moved to {manifest.digest}")
             await conn.execute(
                 self.insert(manifests)
                 .values(
@@ -310,6 +325,9 @@ class MetadataStore:
                         set_={"digest": manifest.digest, "updated_at": now},
                     )
                 )
+                if old_digest != manifest.digest:
+                    action: TagAction = "created" if old_digest is None else "moved"
+                    await record_tag_change(conn, repository_id, tag, action, old_digest, manifest.digest, actor, now)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         """A manifest of ``repository`` by digest."""
@@ -338,12 +356,29 @@ class MetadataStore:
             row = (await conn.execute(query)).first()
         return None if row is None else _manifest_record(row)
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
-        """Delete a manifest, its references and every tag pointing at it; False if absent."""
+    async def delete_manifest(
+        self, repository: str, digest: str, actor: str | None = None, guard: TagGuard | None = None
+    ) -> bool:
+        """Delete a manifest, its references and every tag pointing at it (each recorded); False if absent.
+
+        Raises ``TagLocked`` (deleting nothing) if ``guard`` protects one of those tags.
+        """
+        now = utcnow()
         async with self.writing() as conn:
             repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
+            pointing = (
+                await conn.execute(
+                    select(tags.c.name)
+                    .where(tags.c.repository_id == repository_id, tags.c.digest == digest)
+                    .order_by(tags.c.name)
+                    .with_for_update()
+                )
+            ).scalars()
+            tag_names = [str(name) for name in pointing]
+            for name in tag_names:
+                check_guard(guard, name, f"deleted with its manifest {digest}")
             result = await conn.execute(
                 delete(manifests).where(manifests.c.repository_id == repository_id, manifests.c.digest == digest)
             )
@@ -356,16 +391,28 @@ class MetadataStore:
                 )
             )
             await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.digest == digest))
+            for name in tag_names:
+                await record_tag_change(conn, repository_id, name, "deleted", digest, None, actor, now)
             return True
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        """Remove a tag (the manifest stays); False if there was no such tag."""
+    async def delete_tag(
+        self, repository: str, tag: str, actor: str | None = None, guard: TagGuard | None = None
+    ) -> bool:
+        """Remove a tag (the manifest stays) and record it; False if there was no such tag.
+
+        Raises ``TagLocked`` if ``guard`` protects the tag.
+        """
         async with self.writing() as conn:
             repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
-            result = await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
-            return bool(result.rowcount)
+            old_digest = await current_digest(conn, repository_id, tag, lock=True)
+            if old_digest is None:
+                return False
+            check_guard(guard, tag, "deleted")
+            await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
+            await record_tag_change(conn, repository_id, tag, "deleted", old_digest, None, actor, utcnow())
+            return True
 
     async def list_tags(self, repository: str, limit: int | None, after: str | None) -> list[str] | None:
         """Tag names in lexical order after ``after``; ``None`` if the repository is unknown."""
@@ -407,6 +454,23 @@ class MetadataStore:
             )
             for row in rows
         ]
+
+    async def history_digests_since(self, cutoff: datetime) -> set[tuple[int, str]]:
+        """(repository id, digest) of every old or new digest in tag history recorded at or after ``cutoff``.
+
+        What garbage collection keeps so that a tag can be restored within the history window.
+        """
+        query = select(tag_history.c.repository_id, tag_history.c.old_digest, tag_history.c.new_digest).where(
+            tag_history.c.recorded_at >= cutoff
+        )
+        async with self.reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return {
+            (int(row.repository_id), str(digest))
+            for row in rows
+            for digest in (row.old_digest, row.new_digest)
+            if digest is not None
+        }
 
     # Upload sessions
 

@@ -215,3 +215,44 @@ job_runs = Table(
     Column("outcome", Text, nullable=False),
     Index("ix_job_runs_job_started", "job", "started_at"),
 )
+
+# Lifecycle (migration 0004_lifecycle)
+
+# Every change of a tag: created, moved, deleted or restored, by whom and when.
+tag_history = Table(
+    "tag_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(128), nullable=False),
+    Column("old_digest", String(200), nullable=True),
+    Column("new_digest", String(200), nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_tag_history_repo_tag_at", "repository_id", "tag", "recorded_at"),
+    Index("ix_tag_history_at", "recorded_at"),
+)
+
+# Tags matching ``pattern`` (a glob) in a repository or in every repository of a namespace
+# may be created but never moved or deleted.
+immutable_rules = Table(
+    "immutable_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope_kind", String(16), nullable=False),
+    Column("scope", String(255), nullable=False),
+    Column("pattern", String(128), nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("scope_kind", "scope", "pattern", name="uq_immutable_rules_scope_pattern"),
+)
+
+# Storage quota of a namespace (the first path component of its repositories' names).
+namespace_quotas = Table(
+    "namespace_quotas",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("limit_bytes", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
