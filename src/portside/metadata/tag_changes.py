@@ -36,6 +36,20 @@ class ImmutableRule:
         return f"immutable rule {self.id} ({self.scope_kind} {self.scope!r}, pattern {self.pattern!r})"
 
 
+@dataclass(frozen=True)
+class TagHistoryEntry:
+    """One recorded change of a tag."""
+
+    id: int
+    repository: str
+    tag: str
+    action: TagAction
+    old_digest: str | None
+    new_digest: str | None
+    actor: str | None
+    recorded_at: datetime
+
+
 # Given a tag name, the rule that protects it, or None. Built by the service from the rules
 # that apply to the repository, evaluated inside the write transaction.
 TagGuard = Callable[[str], ImmutableRule | None]

@@ -1,0 +1,306 @@
+"""Lifecycle metadata: tag history and restores, immutable tag rules, namespace quotas and usage,
+and whole-repository deletes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portside.metadata.account_errors import Conflict
+from portside.metadata.store import MetadataStore, as_utc, utcnow
+from portside.metadata.tables import (
+    blobs,
+    immutable_rules,
+    manifest_references,
+    manifests,
+    namespace_quotas,
+    repositories,
+    repository_blobs,
+    tag_history,
+    tags,
+)
+from portside.metadata.tag_changes import (
+    ImmutableRule,
+    TagGuard,
+    TagHistoryEntry,
+    check_guard,
+    current_digest,
+    record_tag_change,
+)
+
+
+class RestoreRefused(Exception):
+    """A restore that cannot be done: the digest is not in the tag's recent history, or is gone."""
+
+
+def namespace_of(repository: str) -> str:
+    """The first path component of a repository name."""
+    return repository.split("/", 1)[0]
+
+
+def in_namespace(namespace: str) -> Any:
+    """A WHERE clause for the repositories of ``namespace``."""
+    prefix = f"{namespace}/"
+    return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
+
+
+def _rule(row: Any) -> ImmutableRule:
+    return ImmutableRule(
+        id=int(row.id),
+        scope_kind=row.scope_kind,
+        scope=row.scope,
+        pattern=row.pattern,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+    )
+
+
+class LifecycleStore:
+    """SQL for tag history, immutable rules, quotas and repository deletes."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    # Tag history
+
+    async def tag_history(self, repository: str, tag: str | None, limit: int) -> list[TagHistoryEntry] | None:
+        """Changes of one tag (or of every tag) of ``repository``, newest first; None if no such repository."""
+        async with self._store.reading() as conn:
+            repository_id = await self._store.repository_id(conn, repository)
+            if repository_id is None:
+                return None
+            query = (
+                select(tag_history)
+                .where(tag_history.c.repository_id == repository_id)
+                .order_by(tag_history.c.recorded_at.desc(), tag_history.c.id.desc())
+                .limit(limit)
+            )
+            if tag is not None:
+                query = query.where(tag_history.c.tag == tag)
+            rows = (await conn.execute(query)).all()
+        return [
+            TagHistoryEntry(
+                id=int(row.id),
+                repository=repository,
+                tag=row.tag,
+                action=row.action,
+                old_digest=row.old_digest,
+                new_digest=row.new_digest,
+                actor=row.actor,
+                recorded_at=as_utc(row.recorded_at),
+            )
+            for row in rows
+        ]
+
+    async def restore_tag(
+        self, repository: str, tag: str, digest: str, actor: str | None, since: datetime, guard: TagGuard | None
+    ) -> str | None:
+        """Point ``tag`` back at ``digest``, one of its digests recorded since ``since``; the digest it had.
+
+        All in one transaction with its history row. Raises ``RestoreRefused`` if the digest is not
+        in the tag's history window or its manifest is gone, ``TagLocked`` if ``guard`` protects
+        the tag and the restore would move it. Restoring the digest the tag already has changes nothing.
+        """
+        now = utcnow()
+        async with self._store.writing() as conn:
+            repository_id = await self._store.repository_id(conn, repository)
+            if repository_id is None:
+                raise RestoreRefused(f"no repository {repository!r}")
+            known = await conn.execute(
+                select(tag_history.c.id)
+                .where(
+                    tag_history.c.repository_id == repository_id,
+                    tag_history.c.tag == tag,
+                    tag_history.c.recorded_at >= since,
+                    or_(tag_history.c.old_digest == digest, tag_history.c.new_digest == digest),
+                )
+                .limit(1)
+            )
+            if known.first() is None:
+                raise RestoreRefused(f"{digest} is not in the history of {repository}:{tag} within the history window")
+            present = await conn.execute(
+                select(manifests.c.digest).where(
+                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
+                )
+            )
+            if present.first() is None:
+                raise RestoreRefused(f"the manifest {digest} of {repository} no longer exists; it cannot be restored")
+            old_digest = await current_digest(conn, repository_id, tag, lock=True)
+            if old_digest == digest:
+                return old_digest
+            if old_digest is not None:
+                check_guard(guard, tag, f"restored to {digest}")
+            statement = self._store.insert(tags).values(
+                repository_id=repository_id, name=tag, digest=digest, updated_at=now
+            )
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[tags.c.repository_id, tags.c.name], set_={"digest": digest, "updated_at": now}
+                )
+            )
+            await record_tag_change(conn, repository_id, tag, "restored", old_digest, digest, actor, now)
+            return old_digest
+
+    # Immutable rules
+
+    async def list_rules(self, scope_kind: str | None = None, scope: str | None = None) -> list[ImmutableRule]:
+        """Rules, optionally of one scope, in id order."""
+        query = select(immutable_rules).order_by(immutable_rules.c.id)
+        if scope_kind is not None:
+            query = query.where(immutable_rules.c.scope_kind == scope_kind)
+        if scope is not None:
+            query = query.where(immutable_rules.c.scope == scope)
+        async with self._store.reading() as conn:
+            return [_rule(row) for row in (await conn.execute(query)).all()]
+
+    async def rules_for(self, repository: str) -> list[ImmutableRule]:
+        """The rules that apply to ``repository``: its own and its namespace's, in id order."""
+        query = (
+            select(immutable_rules)
+            .where(
+                or_(
+                    and_(immutable_rules.c.scope_kind == "repository", immutable_rules.c.scope == repository),
+                    and_(
+                        immutable_rules.c.scope_kind == "namespace",
+                        immutable_rules.c.scope == namespace_of(repository),
+                    ),
+                )
+            )
+            .order_by(immutable_rules.c.id)
+        )
+        async with self._store.reading() as conn:
+            return [_rule(row) for row in (await conn.execute(query)).all()]
+
+    async def get_rule(self, rule_id: int) -> ImmutableRule | None:
+        """A rule by id."""
+        async with self._store.reading() as conn:
+            row = (await conn.execute(select(immutable_rules).where(immutable_rules.c.id == rule_id))).first()
+        return None if row is None else _rule(row)
+
+    async def add_rule(
+        self, scope_kind: Literal["repository", "namespace"], scope: str, pattern: str, created_by: str | None
+    ) -> ImmutableRule:
+        """A new rule; ``Conflict`` if the same pattern is already set on the scope."""
+        try:
+            async with self._store.writing() as conn:
+                result = await conn.execute(
+                    immutable_rules.insert().values(
+                        scope_kind=scope_kind, scope=scope, pattern=pattern, created_by=created_by, created_at=utcnow()
+                    )
+                )
+                rule_id = int(cast(Any, result).inserted_primary_key[0])
+        except IntegrityError as exc:
+            raise Conflict(f"the {scope_kind} {scope!r} already has an immutable rule for {pattern!r}") from exc
+        rule = await self.get_rule(rule_id)
+        assert rule is not None
+        return rule
+
+    async def remove_rule(self, rule_id: int) -> bool:
+        """Delete a rule; False if there was none."""
+        async with self._store.writing() as conn:
+            result = await conn.execute(delete(immutable_rules).where(immutable_rules.c.id == rule_id))
+            return bool(result.rowcount)
+
+    # Quotas
+
+    async def quota_limit(self, namespace: str) -> int | None:
+        """The namespace's own quota in bytes, or None."""
+        async with self._store.reading() as conn:
+            value = (
+                await conn.execute(
+                    select(namespace_quotas.c.limit_bytes).where(namespace_quotas.c.namespace == namespace)
+                )
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    async def list_quotas(self) -> list[tuple[str, int]]:
+        """Every explicit quota, by namespace."""
+        async with self._store.reading() as conn:
+            rows = (await conn.execute(select(namespace_quotas).order_by(namespace_quotas.c.namespace))).all()
+        return [(row.namespace, int(row.limit_bytes)) for row in rows]
+
+    async def set_quota(self, namespace: str, limit_bytes: int | None) -> None:
+        """Set (or with None, remove) a namespace's own quota."""
+        async with self._store.writing() as conn:
+            if limit_bytes is None:
+                await conn.execute(delete(namespace_quotas).where(namespace_quotas.c.namespace == namespace))
+                return
+            now = utcnow()
+            statement = self._store.insert(namespace_quotas).values(
+                namespace=namespace, limit_bytes=limit_bytes, updated_at=now
+            )
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[namespace_quotas.c.namespace],
+                    set_={"limit_bytes": limit_bytes, "updated_at": now},
+                )
+            )
+
+    async def namespace_usage(self, namespace: str) -> int:
+        """Bytes the namespace uses: each distinct blob and manifest of its repositories counted once."""
+        blob_digests = (
+            select(repository_blobs.c.digest)
+            .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
+            .where(in_namespace(namespace))
+            .distinct()
+        )
+        blob_bytes = select(func.coalesce(func.sum(blobs.c.size), 0)).where(blobs.c.digest.in_(blob_digests))
+        per_manifest = (
+            select(func.max(manifests.c.size).label("size"))
+            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+            .where(in_namespace(namespace))
+            .group_by(manifests.c.digest)
+            .subquery()
+        )
+        manifest_bytes = select(func.coalesce(func.sum(per_manifest.c.size), 0))
+        async with self._store.reading() as conn:
+            used_by_blobs = int((await conn.execute(blob_bytes)).scalar_one())
+            used_by_manifests = int((await conn.execute(manifest_bytes)).scalar_one())
+        return used_by_blobs + used_by_manifests
+
+    async def namespace_holds(self, namespace: str, digest: str) -> bool:
+        """True if a repository of the namespace links the blob or holds the manifest (already counted)."""
+        linked = (
+            select(repository_blobs.c.digest)
+            .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
+            .where(in_namespace(namespace), repository_blobs.c.digest == digest)
+            .limit(1)
+        )
+        held = (
+            select(manifests.c.digest)
+            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+            .where(in_namespace(namespace), manifests.c.digest == digest)
+            .limit(1)
+        )
+        async with self._store.reading() as conn:
+            if (await conn.execute(linked)).first() is not None:
+                return True
+            return (await conn.execute(held)).first() is not None
+
+    # Repositories
+
+    async def delete_repository(self, repository: str) -> dict[str, int] | None:
+        """Remove a repository with its tags, manifests, links and history; None if there is no such repository.
+
+        Blob bytes stay for garbage collection (other repositories may link them). Returns what went.
+        """
+        async with self._store.writing() as conn:
+            repository_id = await self._store.repository_id(conn, repository)
+            if repository_id is None:
+                return None
+            counts = {}
+            for name, table in (("tags", tags), ("manifests", manifests), ("blob_links", repository_blobs)):
+                column = table.c.repository_id
+                counts[name] = int(
+                    (
+                        await conn.execute(select(func.count()).select_from(table).where(column == repository_id))
+                    ).scalar_one()
+                )
+            # Explicit deletes, children first: the schema's cascades need SQLite's foreign_keys pragma.
+            for table in (tag_history, tags, manifest_references, manifests, repository_blobs):
+                await conn.execute(delete(table).where(table.c.repository_id == repository_id))
+            await conn.execute(delete(repositories).where(repositories.c.id == repository_id))
+            return counts
