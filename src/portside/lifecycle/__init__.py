@@ -1,0 +1,1 @@
+"""Versioning and lifecycle: tag history and restores, immutable tags, quotas, retention and garbage collection."""
