@@ -1,0 +1,127 @@
+"""Storage quotas per namespace (the first path component of a repository name).
+
+Usage counts each distinct blob and manifest of a namespace's repositories once, however many
+repositories link it. Pushes are checked before their bytes are stored: a blob that is already
+in the namespace adds nothing. Without a quota for the namespace (its own or the default) the
+check costs one primary-key lookup and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from portside.auth.accounts import AccountService
+from portside.auth.audit import AuditLog
+from portside.auth.management.guards import Caller, require_identity, require_site_admin
+from portside.auth.policy import may_administer_namespace
+from portside.metadata.lifecycle_store import LifecycleStore, namespace_of
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.oci.names import validate_name
+
+
+def exceeds(used: int, adding: int, limit: int) -> bool:
+    """True if adding ``adding`` bytes to ``used`` goes over ``limit``."""
+    return adding > 0 and used + adding > limit
+
+
+def refusal(namespace: str, needed: int, used: int, limit: int) -> RegistryError:
+    """The ``DENIED`` answer for a push over quota, with what it needed, what is used and the limit."""
+    return RegistryError(
+        ErrorKind.DENIED,
+        f"storage quota of namespace {namespace!r} exceeded: this push needs {needed} bytes, "
+        f"the namespace uses {used} of its {limit} bytes",
+        {"namespace": namespace, "needed": needed, "used": used, "limit": limit},
+    )
+
+
+@dataclass(frozen=True)
+class QuotaInfo:
+    """A namespace's quota and usage. ``source`` says where the limit comes from."""
+
+    namespace: str
+    limit_bytes: int | None
+    source: Literal["namespace", "default"] | None
+    used_bytes: int
+
+    @property
+    def available_bytes(self) -> int | None:
+        """What may still be pushed (never negative), or None without a limit."""
+        return None if self.limit_bytes is None else max(0, self.limit_bytes - self.used_bytes)
+
+
+class QuotaService:
+    """Quota checks on the push path, and quota management."""
+
+    def __init__(
+        self, store: LifecycleStore, default_limit: int | None, accounts: AccountService, audit: AuditLog
+    ) -> None:
+        self._store = store
+        self.default_limit = default_limit
+        self._accounts = accounts
+        self._audit = audit
+
+    async def limit_for(self, namespace: str) -> tuple[int | None, Literal["namespace", "default"] | None]:
+        """The namespace's limit and where it comes from (its own quota, else the default)."""
+        own = await self._store.quota_limit(namespace)
+        if own is not None:
+            return own, "namespace"
+        if self.default_limit is not None:
+            return self.default_limit, "default"
+        return None, None
+
+    async def check(self, repository: str, adding: int, digest: str | None = None) -> None:
+        """Refuse (``DENIED``) a push of ``adding`` bytes into ``repository`` that would exceed its quota.
+
+        With ``digest``, content the namespace already holds adds nothing and always passes.
+        """
+        if adding <= 0:
+            return
+        namespace = namespace_of(repository)
+        limit, _ = await self.limit_for(namespace)
+        if limit is None:
+            return
+        if digest is not None and await self._store.namespace_holds(namespace, digest):
+            return
+        used = await self._store.namespace_usage(namespace)
+        if exceeds(used, adding, limit):
+            raise refusal(namespace, adding, used, limit)
+
+    async def info(self, namespace: str) -> QuotaInfo:
+        """Limit and usage of a namespace (no permission check)."""
+        validate_name(namespace)
+        limit, source = await self.limit_for(namespace)
+        return QuotaInfo(namespace, limit, source, await self._store.namespace_usage(namespace))
+
+    async def show(self, caller: Caller, namespace: str) -> QuotaInfo:
+        """:meth:`info` for the namespace's admins and anyone granted a role on the whole namespace."""
+        principal = require_identity(caller)
+        if not (may_administer_namespace(principal, namespace) or namespace in principal.namespace_grants):
+            raise RegistryError(ErrorKind.DENIED, f"you may not see the quota of the namespace {namespace!r}")
+        return await self.info(namespace)
+
+    async def list_quotas(self, caller: Caller) -> list[QuotaInfo]:
+        """Every namespace with a quota of its own [site admin]."""
+        require_site_admin(caller)
+        return [await self.info(namespace) for namespace, _ in await self._store.list_quotas()]
+
+    async def set(self, caller: Caller, namespace: str, limit_bytes: int | None) -> QuotaInfo:
+        """Set or (with None) remove a namespace's quota [site admin]."""
+        require_site_admin(caller)
+        return await self.set_as(caller.actor, namespace, limit_bytes, caller.address)
+
+    async def set_as(
+        self, actor: str, namespace: str, limit_bytes: int | None, address: str | None = None
+    ) -> QuotaInfo:
+        """Set or remove a quota without a permission check (the CLI); audited."""
+        try:
+            validate_name(namespace)
+        except RegistryError as exc:
+            raise ValueError(f"invalid namespace {namespace!r}") from exc
+        if "/" in namespace:
+            raise ValueError(f"a namespace is one path component, not {namespace!r}")
+        if limit_bytes is not None and limit_bytes < 0:
+            raise ValueError("a quota is a number of bytes, zero or more")
+        await self._store.set_quota(namespace, limit_bytes)
+        await self._audit.record_now(actor, "quota-set", namespace, address, limit_bytes=limit_bytes)
+        return await self.info(namespace)
