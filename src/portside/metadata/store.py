@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, f
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from portside.metadata.gc_protocol import lock_references, reclaim_blob_row
 from portside.metadata.records import (
     BlobRecord,
     ManifestRecord,
@@ -193,14 +194,41 @@ class MetadataStore:
             if finished_upload is not None:
                 await conn.execute(delete(uploads).where(uploads.c.id == finished_upload))
             repository_id = await self._ensure_repository(conn, repository)
-            await conn.execute(
-                self.insert(blobs).values(digest=digest, size=size, created_at=now).on_conflict_do_nothing()
-            )
+            # The blob was claimed (claim_blob) before its bytes were put in place; if its row is
+            # gone now, garbage collection took it and its bytes: refuse rather than link to nothing.
+            await reclaim_blob_row(conn, digest, now)
+            # A fresh link (or a renewed one) is spared by garbage collection for the grace period.
             await conn.execute(
                 self.insert(repository_blobs)
                 .values(repository_id=repository_id, digest=digest, created_at=now)
-                .on_conflict_do_nothing()
+                .on_conflict_do_update(
+                    index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
+                    set_={"created_at": now},
+                )
             )
+
+    async def claim_blob(self, digest: str, size: int) -> None:
+        """Create or renew a blob's row (``touched_at = now``) before its bytes are put in place.
+
+        Garbage collection deletes a row and its bytes in one transaction and spares rows touched
+        within the grace period, so bytes written after this claim are not swept under the link.
+        """
+        now = utcnow()
+        async with self.writing() as conn:
+            await conn.execute(
+                self.insert(blobs)
+                .values(digest=digest, size=size, created_at=now, touched_at=now)
+                .on_conflict_do_update(index_elements=[blobs.c.digest], set_={"touched_at": now})
+            )
+
+    async def claim_existing_blob(self, digest: str) -> BlobRecord | None:
+        """Renew an existing blob's row (for a mount); ``None`` if there is none (not mountable)."""
+        async with self.writing() as conn:
+            result = await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=utcnow()))
+            if not result.rowcount:
+                return None
+            size = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).scalar_one()
+        return BlobRecord(digest, int(size))
 
     async def blob_known(self, digest: str) -> BlobRecord | None:
         """The blob if any repository committed it (for deduplication, never for reads)."""
@@ -284,11 +312,14 @@ class MetadataStore:
         that ``guard`` protects raises ``TagLocked`` and stores nothing.
         """
         now = utcnow()
+        references = list(references)
         async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
             old_digest = None if tag is None else await current_digest(conn, repository_id, tag, lock=True)
             if tag is not None and old_digest is not None and old_digest != manifest.digest:
                 check_guard(guard, tag, f"moved to {manifest.digest}")
+            # Under lock, the references validated before this transaction must still be there.
+            await lock_references(conn, repository_id, references)
             await conn.execute(
                 self.insert(manifests)
                 .values(
@@ -302,7 +333,12 @@ class MetadataStore:
                     annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                     created_at=now,
                 )
-                .on_conflict_do_nothing()
+                # Updating an existing row (to itself) row-locks it, so a concurrent collector
+                # waits and then sees the tag or references this transaction adds.
+                .on_conflict_do_update(
+                    index_elements=[manifests.c.repository_id, manifests.c.digest],
+                    set_={"size": manifests.c.size},
+                )
             )
             rows = [
                 {

@@ -37,6 +37,8 @@ blobs = Table(
     Column("digest", String(200), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # When a commit or mount last claimed the blob (migration 0005_retention); GC spares it within the grace.
+    Column("touched_at", DateTime(timezone=True), nullable=True),
 )
 
 # A repository may read a blob only through a link (made by a push or a mount).
@@ -255,4 +257,72 @@ namespace_quotas = Table(
     Column("namespace", String(255), primary_key=True),
     Column("limit_bytes", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Retention and garbage collection (migration 0005_retention)
+
+# When a manifest was last pulled, flushed from an in-memory buffer every few seconds.
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(200), primary_key=True),
+    Column("last_pulled_at", DateTime(timezone=True), nullable=False),
+)
+
+# A retention policy for a repository or every repository of a namespace; durations in seconds.
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope_kind", String(16), nullable=False),
+    Column("scope", String(255), nullable=False),
+    Column("tag_pattern", String(128), nullable=False),
+    Column("keep_last", Integer, nullable=True),
+    Column("delete_older_than_seconds", BigInteger, nullable=True),
+    Column("untagged_after_seconds", BigInteger, nullable=True),
+    Column("keep_pulled_within_seconds", BigInteger, nullable=True),
+    Column("created_by", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_retention_policies_scope", "scope_kind", "scope"),
+)
+
+# Every retention run and what it removed (a JSON list).
+retention_runs = Table(
+    "retention_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("dry_run", Boolean, nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("removed", Text, nullable=False),
+    Column("error", Text, nullable=True),
+)
+
+# Every garbage collection run: its progress while it runs, what it freed when done.
+gc_runs = Table(
+    "gc_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node", String(200), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("phase", String(32), nullable=False),
+    Column("repositories_total", Integer, nullable=False),
+    Column("repositories_done", Integer, nullable=False),
+    Column("manifests_removed", Integer, nullable=False),
+    Column("links_removed", Integer, nullable=False),
+    Column("blobs_removed", Integer, nullable=False),
+    Column("bytes_freed", BigInteger, nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_gc_runs_started", "started_at"),
 )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from portside.metadata.gc_protocol import BlobVanished
 from portside.metadata.records import BlobRecord
 from portside.metadata.store import MetadataStore
 from portside.oci.digest import Digest
@@ -64,6 +65,8 @@ class BlobService:
         if await self._store.linked_blob(repository, str(digest)) is not None:
             return
         key = blob_key(digest)
+        # Claim, then make sure of the bytes, then link (the GC protocol, docs/lifecycle.md).
+        await self._store.claim_blob(str(digest), len(data))
         if await self._storage.stat(key) is None:
             staging = upload_key(f"small-{uuid.uuid4().hex}")
             await self._storage.create(staging)
@@ -73,4 +76,8 @@ class BlobService:
 
             await self._storage.append(staging, body(), 0)
             await self._storage.commit(staging, key)
-        await self._store.link_blob(repository, str(digest), len(data))
+        try:
+            await self._store.link_blob(repository, str(digest), len(data))
+        except BlobVanished:
+            # Collected between the claim and the link (a grace period overrun): claim and store again.
+            await self.put_small(repository, digest, data)

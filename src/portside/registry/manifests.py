@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from portside.lifecycle.immutability import locked_error
+from portside.metadata.gc_protocol import ReferencesVanished
 from portside.metadata.records import ManifestRecord, Reference
 from portside.metadata.store import MetadataStore
+from portside.metadata.tag_changes import TagGuard, TagLocked
 from portside.oci import media_types as mt
 from portside.oci.digest import Digest, digest_of, looks_like_digest, parse_digest
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.manifest import ParsedManifest, parse_manifest
 from portside.oci.names import validate_tag
 from portside.registry.blobs import BlobService
+
+if TYPE_CHECKING:
+    from portside.lifecycle.immutability import ImmutabilityService
+    from portside.lifecycle.quotas import QuotaService
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,22 @@ def references_of(manifest: ParsedManifest) -> list[Reference]:
 class ManifestService:
     """Reads, writes and deletes of manifests and tags."""
 
-    def __init__(self, store: MetadataStore, blobs: BlobService, max_bytes: int) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        blobs: BlobService,
+        max_bytes: int,
+        immutability: ImmutabilityService | None = None,
+        quotas: QuotaService | None = None,
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self.max_bytes = max_bytes
+        self._immutability = immutability
+        self._quotas = quotas
+
+    async def _guard(self, repository: str) -> TagGuard | None:
+        return None if self._immutability is None else await self._immutability.guard_for(repository)
 
     async def get(self, repository: str, reference: str, accepted: list[str]) -> ManifestRecord:
         """A manifest by tag or digest. By tag, its type must be acceptable to the client."""
@@ -64,8 +84,14 @@ class ManifestService:
             raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
         raise RegistryError(ErrorKind.MANIFEST_UNKNOWN, detail={"reference": reference})
 
-    async def put(self, repository: str, reference: str, content: bytes, content_type: str | None) -> StoredManifest:
-        """Validate and store a manifest exactly as sent; tag it if ``reference`` is a tag."""
+    async def put(
+        self, repository: str, reference: str, content: bytes, content_type: str | None, actor: str | None = None
+    ) -> StoredManifest:
+        """Validate and store a manifest exactly as sent; tag it if ``reference`` is a tag.
+
+        ``actor`` is recorded in the tag's history (None: anonymous). ``DENIED`` if the tag would
+        move and an immutable rule protects it, or if the manifest would exceed the namespace's quota.
+        """
         if len(content) > self.max_bytes:
             raise RegistryError(ErrorKind.MANIFEST_TOO_LARGE, detail={"limit": self.max_bytes})
         tag: str | None = None
@@ -91,7 +117,18 @@ class ManifestService:
             subject_digest=str(parsed.subject.digest) if parsed.subject else None,
             annotations=parsed.annotations,
         )
-        await self._store.put_manifest(repository, record, references_of(parsed), tag)
+        if self._quotas is not None:
+            await self._quotas.check(repository, len(content), record.digest)
+        guard = None if tag is None else await self._guard(repository)
+        try:
+            await self._store.put_manifest(repository, record, references_of(parsed), tag, actor, guard)
+        except TagLocked as exc:
+            raise locked_error(exc) from exc
+        except ReferencesVanished as exc:
+            # Garbage collection (or a delete) removed a reference after it was validated.
+            raise RegistryError(
+                ErrorKind.MANIFEST_BLOB_UNKNOWN, str(exc), [{"digest": m.digest, "kind": m.kind} for m in exc.missing]
+            ) from exc
         return StoredManifest(digest, record.subject_digest)
 
     async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
@@ -107,13 +144,21 @@ class ManifestService:
                 [{"digest": m.digest, "kind": m.kind} for m in missing],
             )
 
-    async def delete(self, repository: str, reference: str) -> None:
-        """By digest: remove the manifest and its tags. By tag: remove only the tag."""
-        if looks_like_digest(reference):
-            digest = parse_digest(reference)
-            if not await self._store.delete_manifest(repository, str(digest)):
+    async def delete(self, repository: str, reference: str, actor: str | None = None) -> None:
+        """By digest: remove the manifest and its tags. By tag: remove only the tag.
+
+        Each removed tag is recorded in history with ``actor``; ``DENIED`` if an immutable rule
+        protects a tag that would go.
+        """
+        guard = await self._guard(repository)
+        try:
+            if looks_like_digest(reference):
+                digest = parse_digest(reference)
+                if not await self._store.delete_manifest(repository, str(digest), actor, guard):
+                    await self._raise_unknown(repository, reference)
+                return
+            validate_tag(reference)
+            if not await self._store.delete_tag(repository, reference, actor, guard):
                 await self._raise_unknown(repository, reference)
-            return
-        validate_tag(reference)
-        if not await self._store.delete_tag(repository, reference):
-            await self._raise_unknown(repository, reference)
+        except TagLocked as exc:
+            raise locked_error(exc) from exc

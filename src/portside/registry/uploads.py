@@ -8,7 +8,9 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from portside.metadata.gc_protocol import BlobVanished
 from portside.metadata.store import MetadataStore, utcnow
 from portside.oci.digest import Digest, new_hasher
 from portside.oci.errors import ErrorKind, RegistryError
@@ -22,6 +24,9 @@ from portside.storage.paths import (
     temporary_upload_key,
     upload_key,
 )
+
+if TYPE_CHECKING:
+    from portside.lifecycle.quotas import QuotaService
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -48,11 +53,19 @@ async def _empty() -> AsyncIterator[bytes]:
 class UploadService:
     """Everything about getting blob bytes into the registry."""
 
-    def __init__(self, store: MetadataStore, storage: BlobStorage, expiry: timedelta) -> None:
+    def __init__(
+        self, store: MetadataStore, storage: BlobStorage, expiry: timedelta, quotas: QuotaService | None = None
+    ) -> None:
         self._store = store
         self._storage = storage
         self._expiry = expiry
         self._hashes = RunningHashes()
+        self._quotas = quotas
+
+    async def _check_quota(self, repository: str, size: int | None, digest: Digest | None = None) -> None:
+        """Refuse bytes that would take the namespace over its quota, before they are stored."""
+        if self._quotas is not None and size is not None:
+            await self._quotas.check(repository, size, None if digest is None else str(digest))
 
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload session."""
@@ -91,6 +104,7 @@ class UploadService:
         """Append one chunk. With ``Content-Range`` it must start where the upload ends (else 416)."""
         current = await self.status(repository, upload_id)
         self._check_range(current, content_range, content_length)
+        await self._check_quota(repository, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
         await self._store.touch_upload(upload_id)
         status = UploadStatus(upload_id, repository, size)
@@ -155,6 +169,8 @@ class UploadService:
         current = await self.status(repository, upload_id)
         if chunks is not None and (content_length is None or content_length > 0):
             self._check_range(current, content_range, content_length)
+            if content_length is not None:
+                await self._check_quota(repository, current.size + content_length, digest)
             size = await self._write(current, chunks)
             current = UploadStatus(upload_id, repository, size)
         await self._commit(current, digest)
@@ -176,13 +192,23 @@ class UploadService:
                 "provided digest did not match uploaded content",
                 {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
+        # The last check, with the size known: a refused blob is not committed (its session stays).
+        await self._check_quota(current.repository, current.size, digest)
+        # Claim the row, then put the bytes in place, then link (the GC protocol, docs/lifecycle.md).
+        await self._store.claim_blob(str(digest), current.size)
         await self._storage.commit(key, blob_key(digest))
-        await self._store.link_blob(
-            current.repository, str(digest), current.size, finished_upload=current.id if session else None
-        )
+        try:
+            await self._store.link_blob(
+                current.repository, str(digest), current.size, finished_upload=current.id if session else None
+            )
+        except BlobVanished as exc:
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_INVALID, str(exc), {"digest": str(digest)}) from exc
 
-    async def monolithic(self, repository: str, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
+    async def monolithic(
+        self, repository: str, digest: Digest, chunks: AsyncIterable[bytes], content_length: int | None = None
+    ) -> int:
         """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
+        await self._check_quota(repository, content_length, digest)
         nonce = uuid.uuid4().hex
         key = temporary_upload_key(time.time(), nonce)
         await self._storage.create(key, durable=False)
@@ -209,10 +235,19 @@ class UploadService:
 
     async def mount(self, repository: str, digest: Digest, source: str) -> int | None:
         """Link a blob from ``source`` if that repository holds it; the size, or ``None`` to fall back."""
-        record = await self._store.linked_blob(source, str(digest))
+        if await self._store.linked_blob(source, str(digest)) is None:
+            return None
+        # Claim the existing row first: if garbage collection already took it, the blob is not
+        # mountable; once claimed, it is spared long enough to check its bytes and link it.
+        record = await self._store.claim_existing_blob(str(digest))
         if record is None or await self._storage.stat(blob_key(digest)) is None:
             return None
-        await self._store.link_blob(repository, str(digest), record.size)
+        # Mounting into another namespace adds the blob to its usage: no way around the quota.
+        await self._check_quota(repository, record.size, digest)
+        try:
+            await self._store.link_blob(repository, str(digest), record.size)
+        except BlobVanished:
+            return None
         return record.size
 
     async def expire(self) -> int:

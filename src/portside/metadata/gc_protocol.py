@@ -1,0 +1,82 @@
+"""The writes' half of the online garbage collection protocol (see docs/lifecycle.md).
+
+Garbage collection deletes a blob row and its bytes in one transaction, a blob link or a
+manifest only after locking it and re-checking in a fresh statement that nothing refers to it.
+The writers meet it here, inside their own transactions:
+
+* a blob is *claimed* (its row upserted or updated with ``touched_at = now``) before its bytes
+  are put in place, and claimed again when it is linked: a row that vanished in between means
+  the collector took it, and the link is refused rather than pointing at deleted bytes;
+* a manifest put locks (``FOR SHARE`` on PostgreSQL) the links and child manifests it
+  references in the transaction that inserts it, and refuses if one is gone.
+
+On SQLite every write transaction is ``BEGIN IMMEDIATE``, so the collector's transactions and
+these never interleave; the locks compile to nothing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.metadata.records import Reference
+from portside.metadata.tables import blobs, manifests, repository_blobs
+
+
+class BlobVanished(Exception):
+    """The blob's row went (garbage collection took it) between its claim and its link."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} was garbage-collected while it was being linked; push it again")
+        self.digest = digest
+
+
+class ReferencesVanished(Exception):
+    """References a manifest needs were removed (by garbage collection or a delete) before it was stored."""
+
+    def __init__(self, missing: list[Reference]) -> None:
+        super().__init__(f"{len(missing)} referenced blob(s) or manifest(s) are not in the repository")
+        self.missing = missing
+
+
+async def reclaim_blob_row(conn: AsyncConnection, digest: str, now: datetime) -> None:
+    """Claim an existing blob row again right before linking it; ``BlobVanished`` if it is gone."""
+    result = await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=now))
+    if not result.rowcount:
+        raise BlobVanished(digest)
+
+
+async def lock_references(conn: AsyncConnection, repository_id: int, references: Iterable[Reference]) -> None:
+    """Share-lock the links and child manifests a manifest references; ``ReferencesVanished`` if any is gone.
+
+    Run inside the transaction that inserts the manifest, so that the collector (which locks a
+    link or manifest ``FOR UPDATE`` before re-checking it is unreferenced) either runs entirely
+    before, and this sees the row gone, or entirely after, and sees this manifest's references.
+    """
+    wanted = list(references)
+    blob_digests = sorted({r.digest for r in wanted if r.kind == "blob"})
+    manifest_digests = sorted({r.digest for r in wanted if r.kind == "manifest"})
+    present: set[tuple[str, str]] = set()
+    if blob_digests:
+        query: Any = (
+            select(repository_blobs.c.digest)
+            .where(repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest.in_(blob_digests))
+            .order_by(repository_blobs.c.digest)
+            .with_for_update(read=True)
+        )
+        present |= {("blob", str(d)) for d in (await conn.execute(query)).scalars()}
+    if manifest_digests:
+        query = (
+            select(manifests.c.digest)
+            .where(manifests.c.repository_id == repository_id, manifests.c.digest.in_(manifest_digests))
+            .order_by(manifests.c.digest)
+            .with_for_update(read=True)
+        )
+        present |= {("manifest", str(d)) for d in (await conn.execute(query)).scalars()}
+    missing = [r for r in wanted if (r.kind, r.digest) not in present]
+    if missing:
+        raise ReferencesVanished(missing)
