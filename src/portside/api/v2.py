@@ -19,6 +19,7 @@ from portside.api.responses import (
     json_response,
 )
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
+from portside.lifecycle.history import history_actor
 from portside.oci import media_types as mt
 from portside.oci.digest import parse_digest
 from portside.oci.errors import ErrorKind, RegistryError
@@ -45,6 +46,11 @@ def _access(request: Request) -> Access:
 
 async def _audit(request: Request, registry: Registry, action: str, target: str, **detail: object) -> None:
     await registry.audit.record(_access(request).actor, action, target, client_address(request), **detail)
+
+
+def _history_actor(request: Request) -> str | None:
+    """Who tag history names for this request's changes (None: anonymous)."""
+    return history_actor(_access(request).actor)
 
 
 def _content_length(request: Request) -> int | None:
@@ -172,7 +178,9 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
     if request.method == "PUT":
         content = await _read_limited(request, registry.manifests.max_bytes)
-        stored = await registry.manifests.put(match.name, match.reference, content, request.headers.get("content-type"))
+        stored = await registry.manifests.put(
+            match.name, match.reference, content, request.headers.get("content-type"), _history_actor(request)
+        )
         headers = {
             "Location": f"/v2/{match.name}/manifests/{stored.digest}",
             "Docker-Content-Digest": str(stored.digest),
@@ -182,7 +190,7 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         await _audit(request, registry, "push", f"{match.name}:{match.reference}", digest=str(stored.digest))
         return empty_response(201, headers)
     _require_delete(registry)
-    await registry.manifests.delete(match.name, match.reference)
+    await registry.manifests.delete(match.name, match.reference, _history_actor(request))
     await registry.audit.record_now(
         _access(request).actor, "delete", f"{match.name}:{match.reference}", client_address(request)
     )
@@ -249,7 +257,7 @@ async def start_upload(request: Request, registry: Registry, match: RouteMatch) 
             return _blob_created(match.name, str(digest))
     elif params.get("digest") is not None:
         digest = parse_digest(params["digest"])
-        await registry.uploads.monolithic(match.name, digest, _body(request))
+        await registry.uploads.monolithic(match.name, digest, _body(request), _content_length(request))
         return _blob_created(match.name, str(digest))
     status = await registry.uploads.start(match.name)
     return empty_response(202, _upload_headers(match.name, status))

@@ -11,7 +11,12 @@ from portside.auth.audit import AuditLog
 from portside.auth.passwords import Passwords
 from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
+from portside.lifecycle.deletes import RepositoryDeletes
+from portside.lifecycle.history import HistoryService
+from portside.lifecycle.immutability import ImmutabilityService
+from portside.lifecycle.quotas import QuotaService
 from portside.metadata.accounts_store import AccountStore
+from portside.metadata.lifecycle_store import LifecycleStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
@@ -37,6 +42,11 @@ class Registry:
     accounts: AccountService
     audit: AuditLog
     gate: Gate
+    # Lifecycle (tag history, immutable tags, quotas, repository deletes)
+    immutability: ImmutabilityService
+    history: HistoryService
+    quotas: QuotaService
+    repository_deletes: RepositoryDeletes
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -88,16 +98,28 @@ def build_registry(settings: Settings) -> Registry:
         per_address=settings.login_failures_per_address,
     )
     accounts = AccountService(account_store, Passwords(), limits)
+    audit = AuditLog(account_store)
+    lifecycle_store = LifecycleStore(store)
+    immutability = ImmutabilityService(lifecycle_store, accounts, audit)
+    quotas = QuotaService(lifecycle_store, settings.default_namespace_quota_bytes, accounts, audit)
     return Registry(
         settings=settings,
         store=store,
         storage=storage,
         blobs=blobs,
-        uploads=UploadService(store, storage, timedelta(seconds=settings.upload_expiry_seconds)),
-        manifests=ManifestService(store, blobs, settings.max_manifest_bytes),
+        uploads=UploadService(store, storage, timedelta(seconds=settings.upload_expiry_seconds), quotas),
+        manifests=ManifestService(store, blobs, settings.max_manifest_bytes, immutability, quotas),
         listings=ListingService(store),
         referrers=ReferrerService(store),
         accounts=accounts,
-        audit=AuditLog(account_store),
+        audit=audit,
         gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
+        immutability=immutability,
+        history=HistoryService(
+            lifecycle_store, immutability, accounts, audit, timedelta(days=settings.tag_history_days)
+        ),
+        quotas=quotas,
+        repository_deletes=RepositoryDeletes(
+            store, lifecycle_store, immutability, accounts, audit, settings.delete_enabled
+        ),
     )
