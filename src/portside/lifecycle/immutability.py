@@ -96,6 +96,10 @@ class ImmutabilityService:
 
     # Management (API, CLI, UI)
 
+    async def all_rules(self) -> list[ImmutableRule]:
+        """Every rule, in id order (no permission check: the CLI, or callers that checked)."""
+        return await self._store.list_rules()
+
     async def _require_scope_admin(self, caller: Caller, scope_kind: ScopeKind, scope: str) -> None:
         if scope_kind == "namespace":
             require_namespace_admin(caller, scope)

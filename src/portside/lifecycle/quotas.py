@@ -100,10 +100,14 @@ class QuotaService:
             raise RegistryError(ErrorKind.DENIED, f"you may not see the quota of the namespace {namespace!r}")
         return await self.info(namespace)
 
+    async def all_quotas(self) -> list[QuotaInfo]:
+        """Every namespace with a quota of its own, with usage (no permission check)."""
+        return [await self.info(namespace) for namespace, _ in await self._store.list_quotas()]
+
     async def list_quotas(self, caller: Caller) -> list[QuotaInfo]:
         """Every namespace with a quota of its own [site admin]."""
         require_site_admin(caller)
-        return [await self.info(namespace) for namespace, _ in await self._store.list_quotas()]
+        return await self.all_quotas()
 
     async def set(self, caller: Caller, namespace: str, limit_bytes: int | None) -> QuotaInfo:
         """Set or (with None) remove a namespace's quota [site admin]."""

@@ -17,7 +17,16 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from portside import __version__
-from portside.api.management import audit, organizations, permissions, repositories, robots, tokens, users
+from portside.api.management import (
+    audit,
+    lifecycle,
+    organizations,
+    permissions,
+    repositories,
+    robots,
+    tokens,
+    users,
+)
 from portside.api.management.deps import REGISTRY_SCOPE_KEY
 from portside.api.management.errors import (
     ERROR_RESPONSES,
@@ -32,7 +41,7 @@ PREFIX = "/api/v1"
 
 DESCRIPTION = """\
 Manage Portside: users, organizations and teams, robots, tokens, repository visibility and
-permissions, and read the audit log.
+permissions, tag history and restores, immutable tags and quotas, and read the audit log.
 
 **Authentication** (in every `auth` mode): HTTP Basic with a username and a password, or with a
 username and a personal access or robot token (`pst_...`) as the password; or
@@ -65,6 +74,8 @@ def build_management_api() -> FastAPI:
     api.add_exception_handler(Exception, on_unexpected_error)
     for module in (users, tokens, organizations, robots, repositories, permissions, audit):
         api.include_router(module.router, responses=ERROR_RESPONSES)
+    for router in lifecycle.ROUTERS:
+        api.include_router(router, responses=ERROR_RESPONSES)
     return api
 
 

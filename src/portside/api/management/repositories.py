@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import AnyCallerDep, CallerDep, ServicesDep
+from portside.api.management.deps import AnyCallerDep, CallerDep, RegistryDep, ServicesDep
 from portside.auth.management.repositories import RepositoryInfo
 
 router = APIRouter(prefix="/repositories", tags=["repositories"])
@@ -75,3 +75,24 @@ async def get_repository(name: str, caller: AnyCallerDep, services: ServicesDep)
 async def update_repository(name: str, body: RepositoryUpdate, caller: CallerDep, services: ServicesDep) -> Repository:
     """Make a repository public or private, or describe it."""
     return _repository(await services.repositories.update(caller, name, body.visibility, body.description))
+
+
+class RepositoryDeleted(BaseModel):
+    """What a repository delete removed (blob bytes are left to garbage collection)."""
+
+    repository: str
+    tags: int
+    manifests: int
+    blob_links: int
+
+
+@router.delete("/{name:path}", summary="Delete a repository [delete]")
+async def delete_repository(name: str, caller: CallerDep, registry: RegistryDep) -> RepositoryDeleted:
+    """Remove a repository with its tags, manifests, blob links and tag history.
+
+    `403` if an immutable rule protects one of its tags; `405` if deletes are disabled.
+    """
+    deleted = await registry.repository_deletes.delete(caller, name)
+    return RepositoryDeleted(
+        repository=deleted.repository, tags=deleted.tags, manifests=deleted.manifests, blob_links=deleted.blob_links
+    )
