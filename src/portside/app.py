@@ -33,6 +33,8 @@ def build_app(settings: Settings) -> Starlette:
         registry = build_registry(settings)
         app.state.registry = registry
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        if settings.gc_interval_seconds > 0:
+            jobs.append(Job("gc", settings.gc_interval_seconds, registry.gc.scheduled))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())

@@ -104,6 +104,19 @@ class Settings(BaseSettings):
         description="Storage quota of a namespace without a quota of its own; none: unlimited.",
     )
 
+    gc_grace_seconds: int = Field(
+        3600,
+        ge=0,
+        description="Garbage collection spares blobs, links and manifests younger than this (and blobs an "
+        "upload or mount claimed within it), so pushes in progress finish safely.",
+    )
+    gc_interval_seconds: int = Field(
+        86400, ge=0, description="How often garbage collection runs on its own (0: only on demand)."
+    )
+    retention_interval_seconds: int = Field(
+        3600, ge=0, description="How often retention policies are applied (0: only on demand)."
+    )
+
     @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
         # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`

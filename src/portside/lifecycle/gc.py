@@ -13,13 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portside.metadata.gc_store import GcRunRecord, GcStore, RepositorySnapshot
 from portside.metadata.store import utcnow
 from portside.oci.digest import parse_digest
 from portside.storage.base import BlobStorage
 from portside.storage.paths import blob_key
-from portside.workers.leader import Leadership
+from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 
 log = logging.getLogger("portside.gc")
 
@@ -28,6 +31,17 @@ DETAIL_LIMIT = 1000
 
 # Digests of a repository's manifests that retention keeps (beyond tags and history).
 RetainedManifests = Callable[[int, str], Awaitable[set[str]]]
+
+
+# The PostgreSQL advisory lock key that makes garbage collection one-at-a-time across a cluster.
+GC_LOCK_KEY = 0x706F72747367630A  # "portsgc\n"
+
+
+def gc_lock(dialect: str, engine: AsyncEngine, data_dir: Path) -> Leadership:
+    """The cluster-wide GC lock: an advisory lock on PostgreSQL, a file lock next to a SQLite database."""
+    if dialect == "postgresql":
+        return PostgresLeadership(engine, key=GC_LOCK_KEY)
+    return FileLeadership(data_dir / "locks" / "gc.lock")
 
 
 class GcBusy(Exception):
@@ -158,7 +172,10 @@ class GcService:
         self._settings = settings
         self._node = node
         self.retained = retained
-        self._background: asyncio.Task[GcReport] | None = None
+        self._background: asyncio.Task[None] | None = None
+        # The lock is per process (a file lock or a PostgreSQL session); this keeps a second run
+        # of the same process out while the first holds it.
+        self._running = False
 
     async def run(self, *, dry_run: bool, trigger: str, actor: str | None = None) -> GcRunRecord:
         """Take the cluster-wide GC lock, collect, and return the finished run; ``GcBusy`` if taken."""
@@ -171,7 +188,7 @@ class GcService:
     async def start(self, *, dry_run: bool, trigger: str, actor: str | None = None) -> GcRunRecord:
         """Take the lock and collect in the background of this process; the run as it starts."""
         run_id = await self._begin(dry_run, trigger, actor)
-        self._background = asyncio.create_task(self._collect_and_release(run_id, dry_run))
+        self._background = asyncio.create_task(self._in_background(run_id, dry_run))
         record = await self._store.get_run(run_id)
         assert record is not None
         return record
@@ -200,18 +217,41 @@ class GcService:
         """One run by id."""
         return await self._store.get_run(run_id)
 
+    async def _in_background(self, run_id: int, dry_run: bool) -> None:
+        # The outcome is in the run's record; a failure was logged there.
+        with contextlib.suppress(Exception):
+            await self._collect_and_release(run_id, dry_run)
+
     async def _begin(self, dry_run: bool, trigger: str, actor: str | None) -> int:
-        if not await self._lock.try_acquire():
+        if self._running or not await self._lock.try_acquire():
             raise GcBusy()
+        self._running = True
         try:
             return await self._store.start_run(self._node, trigger, actor, dry_run)
         except BaseException:
-            await self._lock.release()
+            await self._release()
             raise
+
+    async def _release(self) -> None:
+        self._running = False
+        await self._lock.release()
 
     async def _collect_and_release(self, run_id: int, dry_run: bool) -> GcReport:
         try:
             report = await self._collect(run_id, dry_run)
+            # Recorded before the lock goes, so the next run never sees this one as still running.
+            await self._store.update_run(
+                run_id,
+                status="done",
+                phase="done",
+                manifests_removed=len(report.manifests),
+                links_removed=len(report.links),
+                blobs_removed=len(report.blobs),
+                bytes_freed=report.bytes_freed,
+                detail=report.detail(),
+                finished_at=utcnow(),
+            )
+            return report
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.update_run(run_id, status="interrupted", finished_at=utcnow()))
@@ -221,19 +261,7 @@ class GcService:
             await self._store.update_run(run_id, status="failed", error=repr(exc), finished_at=utcnow())
             raise
         finally:
-            await self._lock.release()
-        await self._store.update_run(
-            run_id,
-            status="done",
-            phase="done",
-            manifests_removed=len(report.manifests),
-            links_removed=len(report.links),
-            blobs_removed=len(report.blobs),
-            bytes_freed=report.bytes_freed,
-            detail=report.detail(),
-            finished_at=utcnow(),
-        )
-        return report
+            await self._release()
 
     async def _collect(self, run_id: int, dry_run: bool) -> GcReport:
         started = utcnow()

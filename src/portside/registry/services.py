@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,10 +13,12 @@ from portside.auth.passwords import Passwords
 from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
 from portside.lifecycle.deletes import RepositoryDeletes
+from portside.lifecycle.gc import GcService, GcSettings, gc_lock
 from portside.lifecycle.history import HistoryService
 from portside.lifecycle.immutability import ImmutabilityService
 from portside.lifecycle.quotas import QuotaService
 from portside.metadata.accounts_store import AccountStore
+from portside.metadata.gc_store import GcStore
 from portside.metadata.lifecycle_store import LifecycleStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
@@ -47,9 +50,12 @@ class Registry:
     history: HistoryService
     quotas: QuotaService
     repository_deletes: RepositoryDeletes
+    # Garbage collection and retention (migration 0005_retention)
+    gc: GcService
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
+        await self.gc.stop()
         await self.store.close()
         await self.storage.close()
 
@@ -121,5 +127,15 @@ def build_registry(settings: Settings) -> Registry:
         quotas=quotas,
         repository_deletes=RepositoryDeletes(
             store, lifecycle_store, immutability, accounts, audit, settings.delete_enabled
+        ),
+        gc=GcService(
+            GcStore(store),
+            storage,
+            gc_lock(store.dialect, store.leadership_engine(), settings.data_dir),
+            GcSettings(
+                grace=timedelta(seconds=settings.gc_grace_seconds),
+                history_window=timedelta(days=settings.tag_history_days),
+            ),
+            node=f"{settings.node_name}:{settings.port}/{os.getpid()}",
         ),
     )

@@ -27,6 +27,7 @@ from portside.api.management import (
     tokens,
     users,
 )
+from portside.api.management import gc as gc_api
 from portside.api.management.deps import REGISTRY_SCOPE_KEY
 from portside.api.management.errors import (
     ERROR_RESPONSES,
@@ -76,6 +77,7 @@ def build_management_api() -> FastAPI:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     for router in lifecycle.ROUTERS:
         api.include_router(router, responses=ERROR_RESPONSES)
+    api.include_router(gc_api.router, responses=ERROR_RESPONSES)
     return api
 
 
