@@ -35,6 +35,8 @@ def build_app(settings: Settings) -> Starlette:
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         if settings.gc_interval_seconds > 0:
             jobs.append(Job("gc", settings.gc_interval_seconds, registry.gc.scheduled))
+        if settings.retention_interval_seconds > 0:
+            jobs.append(Job("retention", settings.retention_interval_seconds, registry.retention.scheduled))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())
@@ -47,14 +49,17 @@ def build_app(settings: Settings) -> Starlette:
 
         background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
+        # Last-pulled times (for retention) are buffered per process and written every few seconds.
+        pull_flusher = asyncio.create_task(run_every(5.0, registry.pulls.flush))
         try:
             yield
         finally:
-            for task in (background, audit_flusher):
+            for task in (background, audit_flusher, pull_flusher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.audit.flush()
+            await registry.pulls.flush()
             await registry.close()
 
     routes: list[BaseRoute] = [

@@ -96,10 +96,10 @@ def plan_repository(snapshot: RepositorySnapshot, retained: set[str], cutoff: da
     doomed = sorted(snapshot.manifests.keys() - live)
     needed = {blob for digest in live for blob in snapshot.blob_refs.get(digest, ())}
     links = sorted(d for d, created in snapshot.links.items() if created < cutoff and d not in needed)
-    return RepositoryPlan(_parents_first(doomed, snapshot.children), links)
+    return RepositoryPlan(parents_first(doomed, snapshot.children), links)
 
 
-def _parents_first(doomed: list[str], children: Mapping[str, Iterable[str]]) -> list[str]:
+def parents_first(doomed: list[str], children: Mapping[str, Iterable[str]]) -> list[str]:
     """Order deletions so an index goes before its children (a child is kept while referenced)."""
     doomed_set = set(doomed)
     referenced = {child for parent in doomed for child in children.get(parent, ()) if child in doomed_set}

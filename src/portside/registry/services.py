@@ -17,9 +17,11 @@ from portside.lifecycle.gc import GcService, GcSettings, gc_lock
 from portside.lifecycle.history import HistoryService
 from portside.lifecycle.immutability import ImmutabilityService
 from portside.lifecycle.quotas import QuotaService
+from portside.lifecycle.retention import PullRecorder, RetentionService
 from portside.metadata.accounts_store import AccountStore
 from portside.metadata.gc_store import GcStore
 from portside.metadata.lifecycle_store import LifecycleStore
+from portside.metadata.retention_store import RetentionStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
@@ -52,6 +54,8 @@ class Registry:
     repository_deletes: RepositoryDeletes
     # Garbage collection and retention (migration 0005_retention)
     gc: GcService
+    retention: RetentionService
+    pulls: PullRecorder
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -108,13 +112,17 @@ def build_registry(settings: Settings) -> Registry:
     lifecycle_store = LifecycleStore(store)
     immutability = ImmutabilityService(lifecycle_store, accounts, audit)
     quotas = QuotaService(lifecycle_store, settings.default_namespace_quota_bytes, accounts, audit)
+    manifests = ManifestService(store, blobs, settings.max_manifest_bytes, immutability, quotas)
+    retention_store = RetentionStore(store)
+    pulls = PullRecorder(retention_store)
+    retention = RetentionService(retention_store, manifests, immutability, accounts, audit, pulls)
     return Registry(
         settings=settings,
         store=store,
         storage=storage,
         blobs=blobs,
         uploads=UploadService(store, storage, timedelta(seconds=settings.upload_expiry_seconds), quotas),
-        manifests=ManifestService(store, blobs, settings.max_manifest_bytes, immutability, quotas),
+        manifests=manifests,
         listings=ListingService(store),
         referrers=ReferrerService(store),
         accounts=accounts,
@@ -137,5 +145,8 @@ def build_registry(settings: Settings) -> Registry:
                 history_window=timedelta(days=settings.tag_history_days),
             ),
             node=f"{settings.node_name}:{settings.port}/{os.getpid()}",
+            retained=retention.kept_manifests,
         ),
+        retention=retention,
+        pulls=pulls,
     )
