@@ -11,7 +11,7 @@ import typer
 
 from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
-from portside.cli_gc import gc_command
+from portside.cli_gc import gc_command, retention_cli
 from portside.cli_lifecycle import immutable_cli, quotas_cli, tags_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
@@ -105,6 +105,7 @@ def config(config: ConfigOption = None) -> None:
 
 
 cli.command(name="gc")(gc_command)
+cli.add_typer(retention_cli, name="retention")
 cli.add_typer(users_cli, name="user")
 cli.add_typer(orgs_cli, name="org")
 cli.add_typer(robots_cli, name="robot")

@@ -239,6 +239,11 @@ class RetentionService:
         record = await self.run(dry_run=False, trigger="schedule")
         return f"run {record.id} {record.status}: removed {len(record.removed)}"
 
+    async def runs_for(self, caller: Caller, limit: int = 50) -> list[RetentionRunRecord]:
+        """The latest runs [site admins]."""
+        require_site_admin(caller)
+        return await self._store.list_runs(limit)
+
     async def runs(self, limit: int = 50) -> list[RetentionRunRecord]:
         """The latest runs, newest first."""
         return await self._store.list_runs(limit)

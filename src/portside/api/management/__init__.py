@@ -28,6 +28,7 @@ from portside.api.management import (
     users,
 )
 from portside.api.management import gc as gc_api
+from portside.api.management import retention as retention_api
 from portside.api.management.deps import REGISTRY_SCOPE_KEY
 from portside.api.management.errors import (
     ERROR_RESPONSES,
@@ -78,6 +79,7 @@ def build_management_api() -> FastAPI:
     for router in lifecycle.ROUTERS:
         api.include_router(router, responses=ERROR_RESPONSES)
     api.include_router(gc_api.router, responses=ERROR_RESPONSES)
+    api.include_router(retention_api.router, responses=ERROR_RESPONSES)
     return api
 
 
