@@ -45,10 +45,16 @@ EXPECTED_OPERATIONS = {
     "/robots/{namespace}/{name}/tokens": {"get", "post"},
     "/robots/{namespace}/{name}/tokens/{token_id}": {"delete"},
     "/repositories": {"get"},
-    "/repositories/{name}": {"get", "patch"},
+    "/repositories/{name}": {"get", "patch", "delete"},
     "/permissions/repositories/{name}": {"get", "put", "delete"},
     "/permissions/namespaces/{namespace}": {"get", "put", "delete"},
     "/audit": {"get"},
+    "/tag-history/{name}": {"get"},
+    "/tag-restores": {"post"},
+    "/immutable-rules": {"get", "post"},
+    "/immutable-rules/{rule_id}": {"delete"},
+    "/quotas": {"get"},
+    "/quotas/{namespace}": {"get", "put"},
 }
 
 
