@@ -55,6 +55,11 @@ EXPECTED_OPERATIONS = {
     "/immutable-rules/{rule_id}": {"delete"},
     "/quotas": {"get"},
     "/quotas/{namespace}": {"get", "put"},
+    "/gc/runs": {"get", "post"},
+    "/gc/runs/{run_id}": {"get"},
+    "/retention/policies": {"get", "post"},
+    "/retention/policies/{policy_id}": {"delete"},
+    "/retention/runs": {"get", "post"},
 }
 
 
