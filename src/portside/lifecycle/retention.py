@@ -1,9 +1,11 @@
 """Retention: apply the policies of repositories and namespaces, dry or for real, and log each run.
 
-Deletions go through the manifest service's own delete path, so each removed tag is recorded
-in tag history (actor ``retention``) and immutable rules are checked again at the moment of
-the delete. What retention keeps (recently pulled manifests, young untagged ones) is also
-kept by garbage collection.
+Tags are deleted through the store's tag delete, the one every tag delete takes, so each
+removal is recorded in tag history (actor ``retention``) and immutable rules are checked again
+at the moment of the delete; a tag moved since it was chosen is left alone. Untagged
+manifests are deleted only if, under lock, they are still untagged and unreferenced. What
+retention keeps (recently pulled manifests, young untagged ones) is also kept by garbage
+collection.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from portside.auth.management.guards import (
 )
 from portside.auth.roles import Role
 from portside.lifecycle.immutability import ImmutabilityService, matching_rule, validate_pattern
-from portside.lifecycle.retention_policy import Policy, Selection, select_removals
+from portside.lifecycle.retention_policy import Policy, RepositoryFacts, Selection, select_removals
+from portside.metadata.gc_store import GcStore
 from portside.metadata.retention_store import PolicyRecord, RetentionRunRecord, RetentionStore
-from portside.metadata.store import utcnow
+from portside.metadata.store import MetadataStore, utcnow
+from portside.metadata.tag_changes import TagGuard, TagLocked
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.names import validate_name
-from portside.registry.manifests import ManifestService
 
 log = logging.getLogger("portside.retention")
 
@@ -74,14 +77,16 @@ class RetentionService:
     def __init__(
         self,
         store: RetentionStore,
-        manifests: ManifestService,
+        metadata: MetadataStore,
+        gc_store: GcStore,
         immutability: ImmutabilityService,
         accounts: AccountService,
         audit: AuditLog,
         pulls: PullRecorder,
     ) -> None:
         self._store = store
-        self._manifests = manifests
+        self._store_tags = metadata
+        self._gc_store = gc_store
         self._immutability = immutability
         self._accounts = accounts
         self._audit = audit
@@ -167,10 +172,12 @@ class RetentionService:
                 covered.setdefault(repository, []).append(record.policy)
         return covered
 
-    async def _selection(self, repository_id: int, name: str, policies: list[Policy], now: datetime) -> Selection:
+    async def _selection(
+        self, repository_id: int, name: str, policies: list[Policy], now: datetime
+    ) -> tuple[RepositoryFacts, Selection]:
         facts = await self._store.facts(repository_id)
         rules = await self._immutability.rules_for(name)
-        return select_removals(policies, facts, now, lambda tag: matching_rule(rules, tag) is not None)
+        return facts, select_removals(policies, facts, now, lambda tag: matching_rule(rules, tag) is not None)
 
     async def kept_manifests(self, repository_id: int, name: str) -> set[str]:
         """What retention keeps in a repository (pulled recently, untagged but young): GC keeps it too."""
@@ -183,7 +190,8 @@ class RetentionService:
         ]
         if not policies:
             return set()
-        return set((await self._selection(repository_id, name, policies, utcnow())).kept_manifests)
+        _, selection = await self._selection(repository_id, name, policies, utcnow())
+        return set(selection.kept_manifests)
 
     async def run_for(self, caller: Caller, *, dry_run: bool, policy_id: int | None) -> RetentionRunRecord:
         """Run one policy [admins of its scope] or all of them [site admins]."""
@@ -205,34 +213,40 @@ class RetentionService:
         try:
             now = utcnow()
             for (repository_id, name), covering in sorted((await self._policies_by_repository(policies)).items()):
-                selection = await self._selection(repository_id, name, covering, now)
-                removed.extend(await self._apply(name, selection, dry_run))
+                facts, selection = await self._selection(repository_id, name, covering, now)
+                removed.extend(await self._apply(repository_id, name, facts, selection, dry_run))
         except Exception as exc:
             log.exception("retention run %s failed", run_id)
             return await self._store.finish_run(run_id, "failed", removed, repr(exc))
         return await self._store.finish_run(run_id, "done", removed)
 
-    async def _apply(self, repository: str, selection: Selection, dry_run: bool) -> list[dict[str, str]]:
+    async def _apply(
+        self, repository_id: int, repository: str, facts: RepositoryFacts, selection: Selection, dry_run: bool
+    ) -> list[dict[str, str]]:
         removed: list[dict[str, str]] = []
+        digests = {tag.name: tag.digest for tag in facts.tags}
+        guard = None if dry_run else await self._immutability.guard_for(repository)
         for tag in selection.tags:
-            if not dry_run and not await self._delete(repository, tag):
+            if not dry_run and not await self._delete_tag(repository, tag, digests[tag], guard):
                 continue
             removed.append({"repository": repository, "kind": "tag", "reference": tag})
         for digest in selection.manifests:
-            if not dry_run and not await self._delete(repository, digest):
+            # Only if, under lock, it is still untagged and no index references it (a push may
+            # have tagged it since it was chosen).
+            if not dry_run and not await self._gc_store.delete_manifest_if_unreferenced(
+                repository_id, digest, utcnow()
+            ):
                 continue
             removed.append({"repository": repository, "kind": "manifest", "reference": digest})
         return removed
 
-    async def _delete(self, repository: str, reference: str) -> bool:
-        """Through the one delete path (history, immutability); False if it changed meanwhile."""
+    async def _delete_tag(self, repository: str, tag: str, digest: str, guard: TagGuard | None) -> bool:
+        """Through the store's tag delete (recorded in history); False if it moved or became immutable."""
         try:
-            await self._manifests.delete(repository, reference, RETENTION_ACTOR)
-        except RegistryError as exc:
-            # Gone already, or an immutable rule added since the evaluation: leave it.
-            log.info("retention skipped %s %s: %s", repository, reference, exc.message)
+            return await self._store_tags.delete_tag(repository, tag, RETENTION_ACTOR, guard, expected_digest=digest)
+        except TagLocked as exc:
+            log.info("retention left %s:%s alone: %s", repository, tag, exc)
             return False
-        return True
 
     async def scheduled(self) -> str:
         """The scheduler's job."""

@@ -432,18 +432,24 @@ class MetadataStore:
             return True
 
     async def delete_tag(
-        self, repository: str, tag: str, actor: str | None = None, guard: TagGuard | None = None
+        self,
+        repository: str,
+        tag: str,
+        actor: str | None = None,
+        guard: TagGuard | None = None,
+        expected_digest: str | None = None,
     ) -> bool:
         """Remove a tag (the manifest stays) and record it; False if there was no such tag.
 
-        Raises ``TagLocked`` if ``guard`` protects the tag.
+        Raises ``TagLocked`` if ``guard`` protects the tag. With ``expected_digest`` (retention),
+        a tag that was moved since it was chosen is left alone (False).
         """
         async with self.writing() as conn:
             repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
             old_digest = await current_digest(conn, repository_id, tag, lock=True)
-            if old_digest is None:
+            if old_digest is None or (expected_digest is not None and old_digest != expected_digest):
                 return False
             check_guard(guard, tag, "deleted")
             await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))

@@ -115,7 +115,8 @@ def build_registry(settings: Settings) -> Registry:
     manifests = ManifestService(store, blobs, settings.max_manifest_bytes, immutability, quotas)
     retention_store = RetentionStore(store)
     pulls = PullRecorder(retention_store)
-    retention = RetentionService(retention_store, manifests, immutability, accounts, audit, pulls)
+    gc_store = GcStore(store)
+    retention = RetentionService(retention_store, store, gc_store, immutability, accounts, audit, pulls)
     return Registry(
         settings=settings,
         store=store,
@@ -137,7 +138,7 @@ def build_registry(settings: Settings) -> Registry:
             store, lifecycle_store, immutability, accounts, audit, settings.delete_enabled
         ),
         gc=GcService(
-            GcStore(store),
+            gc_store,
             storage,
             gc_lock(store.dialect, store.leadership_engine(), settings.data_dir),
             GcSettings(
