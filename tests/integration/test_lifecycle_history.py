@@ -7,15 +7,20 @@ namespace). Each test uses repositories and namespaces of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from portside.metadata.store import MetadataStore
+from portside.metadata.tables import tag_history
 from tests.support.accounts import (
     AuthServer,
     Caller,
@@ -100,6 +105,35 @@ def _history(site: Site, who: tuple[str, str], repository: str, tag: str | None 
 
 def _restore(site: Site, who: tuple[str, str] | None, repository: str, tag: str, digest: str) -> httpx.Response:
     return site.api(who, "POST", "/tag-restores", json={"repository": repository, "tag": tag, "digest": digest})
+
+
+def _age_history(site: Site, repository: str, by: timedelta) -> None:
+    """Make a repository's tag history look older, straight in the database (time cannot be sped up)."""
+
+    async def backdate() -> None:
+        store = MetadataStore(
+            site.server.env.get("PORTSIDE_DATABASE_URL")
+            or f"sqlite+aiosqlite:///{(site.server.data_dir / 'portside.db').resolve()}"
+        )
+        try:
+            async with store.writing() as conn:
+                repository_id = await store.repository_id(conn, repository)
+                rows = (
+                    await conn.execute(
+                        select(tag_history.c.id, tag_history.c.recorded_at).where(
+                            tag_history.c.repository_id == repository_id
+                        )
+                    )
+                ).all()
+                # Computed here: SQLite keeps times as text, so no date arithmetic in SQL.
+                for row in rows:
+                    await conn.execute(
+                        update(tag_history).where(tag_history.c.id == row.id).values(recorded_at=row.recorded_at - by)
+                    )
+        finally:
+            await store.close()
+
+    asyncio.run(backdate())
 
 
 def _summary(changes: list[dict[str, Any]]) -> list[tuple[str, str, str | None, str | None, str | None]]:
@@ -218,6 +252,25 @@ def test_restore_refuses_digests_outside_the_history_or_gone(site: Site) -> None
     # The CLI says so too, with a failure status.
     failed = site.cli.run("tag", "restore", repository, "v1", image.digest, check=False)
     assert "no longer exists" in failed
+
+
+def test_restores_reach_back_only_through_the_history_window(site: Site) -> None:
+    repository = _repo()
+    old = push_small_image(site.alice, repository, "v1")
+    newer = manifest_variant(old)
+    assert _put(site.alice, repository, "v1", newer).status_code == 201
+    _age_history(site, repository, timedelta(days=13))
+    inside = site.api(ALICE, "GET", f"/tag-history/{repository}", params={"tag": "v1"}).json()
+    assert set(inside["restorable_digests"]) == {old.digest, sha256(newer)}
+    _age_history(site, repository, timedelta(days=2))  # 15 days old now, the window is 14
+    outside = site.api(ALICE, "GET", f"/tag-history/{repository}", params={"tag": "v1"}).json()
+    assert outside["restorable_digests"] == [] and len(outside["changes"]) == 2
+    refused = _restore(site, ALICE, repository, "v1", old.digest)
+    assert refused.status_code == 404 and "within the history window" in refused.json()["errors"][0]["message"]
+    # A newer change brings its own digests back into the window.
+    assert _put(site.alice, repository, "v1", old.manifest).status_code == 201
+    assert _restore(site, ALICE, repository, "v1", sha256(newer)).status_code == 200
+    assert _pulled(site.alice, repository, "v1") == newer
 
 
 def test_restore_needs_push(site: Site) -> None:
