@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from portside.cli import cli
-from tests.support.gc_registry import LifecycleRegistry, admin_client, lifecycle_registry, run_gc
+from tests.support.gc_registry import LifecycleRegistry, admin_client, lifecycle_env, lifecycle_registry, run_gc
 from tests.support.protocol import (
     OCI_MANIFEST,
     error_codes,
@@ -35,6 +35,7 @@ from tests.support.protocol import (
     sha256,
     unique_repo,
 )
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -313,3 +314,21 @@ def test_blob_files_of_the_filesystem_driver_match_the_registry(gc_registry: Lif
         assert isinstance(orphan_path, Path) and isinstance(layer_path, Path)
         assert not orphan_path.exists()
         assert layer_path.read_bytes() == image.layers[0]
+
+
+def test_the_schedule_collects_garbage(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    env = {**lifecycle_env(1), "PORTSIDE_GC_INTERVAL_SECONDS": "1"}
+    server = start_server(tmp_path / "scheduled", env=env)
+    repo = unique_repo("gcsched")
+    with httpx.Client(base_url=server.url, timeout=60) as http, admin_client(server.url) as admin:
+        orphan_digest = push_blob(http, repo, random_bytes(321))
+
+        def freed_by_schedule() -> set[str]:
+            runs = admin.get("/api/v1/gc/runs").json()["runs"]
+            return {b["digest"] for run in runs if run["trigger"] == "schedule" for b in run["detail"]["blobs"]}
+
+        deadline = time.monotonic() + 60
+        while orphan_digest not in freed_by_schedule() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert orphan_digest in freed_by_schedule()
+        assert not _blob_exists(http, repo, orphan_digest)

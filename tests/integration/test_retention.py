@@ -227,3 +227,22 @@ def test_the_schedule_applies_policies(start_server: Callable[..., ServerProcess
             if item["reference"] == "one"
         ]
         assert removed_by_schedule == [{"repository": repo, "kind": "tag", "reference": "one"}]
+
+
+def test_a_namespace_policy_covers_every_repository_of_the_namespace(admin: httpx.Client, http: httpx.Client) -> None:
+    namespace = unique_repo("ns").replace("/", "")
+    inside = [f"{namespace}/one", f"{namespace}/two/deep"]
+    outside = f"{namespace}x/other"
+    for repo in [*inside, outside]:
+        for tag in ["pr-1", "pr-2"]:
+            push_image(http, repo, tag, layers=1, layer_size=64)
+    response = admin.post(
+        "/api/v1/retention/policies",
+        json={"scope_kind": "namespace", "scope": namespace, "tag_pattern": "pr-*", "keep_last": 1},
+    )
+    assert response.status_code == 201, response.text
+    removed = _run(admin, response.json()["id"], dry_run=False)
+    assert removed == [("tag", "pr-1"), ("tag", "pr-1")]
+    for repo in inside:
+        assert _tags(http, repo) == ["pr-2"]
+    assert _tags(http, outside) == ["pr-1", "pr-2"]

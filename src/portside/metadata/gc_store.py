@@ -343,7 +343,8 @@ def _run_record(row: Any) -> GcRunRecord:
         links_removed=int(row.links_removed),
         blobs_removed=int(row.blobs_removed),
         bytes_freed=int(row.bytes_freed),
-        detail=json.loads(row.detail) if row.detail else {},
+        # Filled in when the run finishes; empty lists while it runs.
+        detail=json.loads(row.detail) if row.detail else {"manifests": [], "links": [], "blobs": []},
         error=row.error,
         started_at=as_utc(row.started_at),
         updated_at=as_utc(row.updated_at),
