@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -326,6 +327,28 @@ def test_immutable_tags_refuse_moves_and_deletes_naming_the_rule(site: Site) -> 
     assert _pulled(site.alice, repository, "v1") == image.manifest
     events = audit_events(site.server, target="namespace:alice")
     assert {"immutable-rule-add", "immutable-rule-remove"} <= {e.action for e in events}
+
+
+def test_concurrent_first_pushes_of_an_immutable_tag_cannot_both_win(site: Site) -> None:
+    repository = _repo()
+    image = push_small_image(site.alice, repository, "base")
+    variants = [manifest_variant(image) for _ in range(2)]
+    rule = _add_rule(site, ALICE, "repository", repository, "r*").json()
+    pushers = [Caller(site.server.url, "basic", ALICE) for _ in variants]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for round_ in range(8):
+                tag = f"r{round_}"
+                answers = list(pool.map(_put, pushers, [repository] * 2, [tag] * 2, variants))
+                statuses = sorted(answer.status_code for answer in answers)
+                assert statuses == [201, 403], [answer.text for answer in answers]
+                winner = variants[[answer.status_code for answer in answers].index(201)]
+                assert _pulled(site.alice, repository, tag) == winner
+                assert [c["action"] for c in _history(site, ALICE, repository, tag)] == ["created"]
+    finally:
+        for pusher in pushers:
+            pusher.close()
+        site.api(ALICE, "DELETE", f"/immutable-rules/{rule['id']}")
 
 
 def test_repository_rules_and_who_may_manage_rules(site: Site) -> None:

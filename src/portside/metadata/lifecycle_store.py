@@ -26,9 +26,7 @@ from portside.metadata.tag_changes import (
     ImmutableRule,
     TagGuard,
     TagHistoryEntry,
-    check_guard,
-    current_digest,
-    record_tag_change,
+    point_tag,
 )
 
 
@@ -128,21 +126,9 @@ class LifecycleStore:
             )
             if present.first() is None:
                 raise RestoreRefused(f"the manifest {digest} of {repository} no longer exists; it cannot be restored")
-            old_digest = await current_digest(conn, repository_id, tag, lock=True)
-            if old_digest == digest:
-                return old_digest
-            if old_digest is not None:
-                check_guard(guard, tag, f"restored to {digest}")
-            statement = self._store.insert(tags).values(
-                repository_id=repository_id, name=tag, digest=digest, updated_at=now
+            return await point_tag(
+                conn, self._store.insert, repository_id, tag, digest, actor=actor, guard=guard, at=now, restoring=True
             )
-            await conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[tags.c.repository_id, tags.c.name], set_={"digest": digest, "updated_at": now}
-                )
-            )
-            await record_tag_change(conn, repository_id, tag, "restored", old_digest, digest, actor, now)
-            return old_digest
 
     # Immutable rules
 

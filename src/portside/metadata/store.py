@@ -38,7 +38,7 @@ from portside.metadata.tables import (
     tags,
     uploads,
 )
-from portside.metadata.tag_changes import TagAction, TagGuard, check_guard, current_digest, record_tag_change
+from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
 
 
 def utcnow() -> datetime:
@@ -315,9 +315,11 @@ class MetadataStore:
         references = list(references)
         async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
-            old_digest = None if tag is None else await current_digest(conn, repository_id, tag, lock=True)
-            if tag is not None and old_digest is not None and old_digest != manifest.digest:
-                check_guard(guard, tag, f"moved to {manifest.digest}")
+            if tag is not None and guard is not None:
+                # Refuse early; point_tag below checks again, under the tag's lock.
+                old_digest = await current_digest(conn, repository_id, tag, lock=True)
+                if old_digest is not None and old_digest != manifest.digest:
+                    check_guard(guard, tag, f"moved to {manifest.digest}")
             # Under lock, the references validated before this transaction must still be there.
             await lock_references(conn, repository_id, references)
             await conn.execute(
@@ -352,18 +354,9 @@ class MetadataStore:
             if rows:
                 await conn.execute(self.insert(manifest_references).values(rows).on_conflict_do_nothing())
             if tag is not None:
-                statement = self.insert(tags).values(
-                    repository_id=repository_id, name=tag, digest=manifest.digest, updated_at=now
+                await point_tag(
+                    conn, self.insert, repository_id, tag, manifest.digest, actor=actor, guard=guard, at=now
                 )
-                await conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[tags.c.repository_id, tags.c.name],
-                        set_={"digest": manifest.digest, "updated_at": now},
-                    )
-                )
-                if old_digest != manifest.digest:
-                    action: TagAction = "created" if old_digest is None else "moved"
-                    await record_tag_change(conn, repository_id, tag, action, old_digest, manifest.digest, actor, now)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         """A manifest of ``repository`` by digest."""

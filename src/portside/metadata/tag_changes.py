@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.tables import tag_history, tags
@@ -105,3 +105,48 @@ async def record_tag_change(
             recorded_at=at,
         )
     )
+
+
+async def point_tag(
+    conn: AsyncConnection,
+    insert: Callable[[Any], Any],
+    repository_id: int,
+    tag: str,
+    digest: str,
+    *,
+    actor: str | None,
+    guard: TagGuard | None,
+    at: datetime,
+    restoring: bool = False,
+) -> str | None:
+    """Point ``tag`` at ``digest`` and record the change; the digest it had (None: it was absent).
+
+    ``insert`` is the store's dialect INSERT. A tag that already points at ``digest`` is left
+    alone and nothing is recorded. Moving a tag ``guard`` protects raises ``TagLocked``, also
+    when another transaction created the tag a moment before this one: the insert below waits
+    for that transaction and then sees its row, so two concurrent first pushes of a protected
+    tag cannot both win.
+    """
+    old = await current_digest(conn, repository_id, tag, lock=True)
+    if old is None:
+        created = await conn.execute(
+            insert(tags)
+            .values(repository_id=repository_id, name=tag, digest=digest, updated_at=at)
+            .on_conflict_do_nothing()
+        )
+        if created.rowcount:
+            await record_tag_change(
+                conn, repository_id, tag, "restored" if restoring else "created", None, digest, actor, at
+            )
+            return None
+        old = await current_digest(conn, repository_id, tag, lock=True)
+    if old == digest:
+        return old
+    check_guard(guard, tag, f"{'restored' if restoring else 'moved'} to {digest}")
+    await conn.execute(
+        update(tags)
+        .where(tags.c.repository_id == repository_id, tags.c.name == tag)
+        .values(digest=digest, updated_at=at)
+    )
+    await record_tag_change(conn, repository_id, tag, "restored" if restoring else "moved", old, digest, actor, at)
+    return old
