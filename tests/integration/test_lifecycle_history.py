@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -182,6 +182,20 @@ def test_history_records_create_move_delete_and_manifest_delete_with_the_actor(s
     assert len(lines) == 3
     assert "deleted" in lines[0] and "by user:alice" in lines[0]
     assert f"{first.digest} -> {second_digest}" in lines[1]
+
+
+def test_anonymous_changes_on_an_open_registry_have_no_actor(start_server: Callable[..., AuthServer]) -> None:
+    server = start_server()  # auth = "none"
+    anyone = Caller(server.url, "basic")
+    try:
+        image = push_small_image(anyone, "team/app", "v1")
+        assert anyone.delete("/v2/team/app/manifests/v1").status_code == 202
+    finally:
+        anyone.close()
+    lines = PortsideCli(server).run("tag", "history", "team/app", "v1", "--json").splitlines()
+    changes = [json.loads(line) for line in lines]
+    assert [(c["action"], c["actor"]) for c in changes] == [("deleted", None), ("created", None)]
+    assert changes[1]["new_digest"] == image.digest and changes[0]["in_window"] is True
 
 
 def test_history_needs_pull(site: Site) -> None:
