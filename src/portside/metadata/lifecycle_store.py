@@ -119,10 +119,12 @@ class LifecycleStore:
             )
             if known.first() is None:
                 raise RestoreRefused(f"{digest} is not in the history of {repository}:{tag} within the history window")
+            # Share-locked, as a manifest put locks what it references: garbage collection either
+            # swept the manifest before (and this sees it gone) or sees the restored tag after.
             present = await conn.execute(
-                select(manifests.c.digest).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                )
+                select(manifests.c.digest)
+                .where(manifests.c.repository_id == repository_id, manifests.c.digest == digest)
+                .with_for_update(read=True)
             )
             if present.first() is None:
                 raise RestoreRefused(f"the manifest {digest} of {repository} no longer exists; it cannot be restored")
