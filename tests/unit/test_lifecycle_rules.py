@@ -8,11 +8,11 @@ import pytest
 
 from portside.cli_lifecycle import parse_size
 from portside.lifecycle.history import history_actor, restorable_digests, window_start
-from portside.lifecycle.immutability import guard_of, matching_rule, tag_matches, validate_pattern
+from portside.lifecycle.immutability import guard_of, matching_rule, tag_matches, validate_pattern, validate_scope
 from portside.lifecycle.quotas import QuotaInfo, exceeds, refusal
 from portside.metadata.lifecycle_store import namespace_of
 from portside.metadata.tag_changes import ImmutableRule, TagHistoryEntry, TagLocked, check_guard
-from portside.oci.errors import ErrorKind
+from portside.oci.errors import ErrorKind, RegistryError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -121,3 +121,14 @@ def test_sizes(text: str, expected: int | None) -> None:
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(ValueError, match="not a size"):
         parse_size(text)
+
+
+def test_rule_scopes() -> None:
+    assert validate_scope("namespace", "acme") == "acme"
+    assert validate_scope("repository", "acme/team/app") == "acme/team/app"
+    with pytest.raises(ValueError, match="one path component"):
+        validate_scope("namespace", "acme/app")
+    with pytest.raises(ValueError, match="scope"):
+        validate_scope("organization", "acme")
+    with pytest.raises(RegistryError):
+        validate_scope("repository", "Acme/App")

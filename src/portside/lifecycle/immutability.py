@@ -44,6 +44,16 @@ def validate_pattern(pattern: str) -> str:
     return pattern
 
 
+def validate_scope(scope_kind: str, scope: str) -> str:
+    """The scope if it names a repository or a namespace (one path component); else an error."""
+    if scope_kind not in ("repository", "namespace"):
+        raise ValueError("a rule's scope is a repository or a namespace")
+    validate_name(scope)
+    if scope_kind == "namespace" and "/" in scope:
+        raise ValueError(f"a namespace is one path component, not {scope!r}")
+    return scope
+
+
 def tag_matches(pattern: str, tag: str) -> bool:
     """True if ``tag`` matches the glob ``pattern`` (case-sensitive, as tags are)."""
     return fnmatchcase(tag, pattern)
@@ -129,8 +139,7 @@ class ImmutabilityService:
         """A new rule [namespace admin, or repository admin for a repository rule]."""
         with store_errors():
             validate_pattern(pattern)
-            if scope_kind == "repository":
-                validate_name(scope)
+            validate_scope(scope_kind, scope)
         await self._require_scope_admin(caller, scope_kind, scope)
         rule = await self.add_rule_as(caller.actor, scope_kind, scope, pattern, caller.address)
         return rule
@@ -139,9 +148,10 @@ class ImmutabilityService:
         self, actor: str, scope_kind: ScopeKind, scope: str, pattern: str, address: str | None = None
     ) -> ImmutableRule:
         """Add a rule without a permission check (the CLI, which acts for the operator); audited."""
-        validate_pattern(pattern)
         with store_errors():
-            rule = await self._store.add_rule(scope_kind, scope, pattern, None if actor == "cli" else actor)
+            validate_pattern(pattern)
+            validate_scope(scope_kind, scope)
+            rule = await self._store.add_rule(scope_kind, scope, pattern, actor)
         await self._audit.record_now(
             actor, "immutable-rule-add", f"{scope_kind}:{scope}", address, rule=rule.id, pattern=pattern
         )
