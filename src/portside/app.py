@@ -32,7 +32,13 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = build_registry(settings)
         app.state.registry = registry
+        if settings.web_ui:
+            from portside.api.web import build_web
+
+            app.state.web = build_web(settings, registry)
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        if settings.web_ui:
+            jobs.append(Job("web-session-expiry", 3600, app.state.web.sessions.store.purge_expired))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())
@@ -62,6 +68,12 @@ def build_app(settings: Settings) -> Starlette:
     ]
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
+    if settings.web_ui:
+        # Imported only when on: the registry API never loads the UI's templates.
+        from portside.api.web import web_routes
+
+        # Last, so that /v2, /v1, /token and /api/v1 keep their own handlers.
+        routes += web_routes()
     return Starlette(routes=routes, lifespan=lifespan)
 
 

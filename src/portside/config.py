@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, ge=1, description="Window in which failed logins are counted.")
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
+    web_ui: bool = Field(True, description="Serve the web UI (explore, search, repository pages) at `/`.")
+    public_signup: bool = Field(
+        False, description="Public mode: anyone may create an account on the web UI's sign-up page."
+    )
+    web_session_hours: int = Field(
+        14 * 24, ge=1, le=24 * 365, description="How long a web UI sign-in lasts (sign-out ends it at once)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Addresses of reverse proxies whose `X-Forwarded-Proto` is believed (e.g. `["127.0.0.1"]`); '
+        "web cookies are `Secure` when the browser's request came over TLS.",
+    )
 
     @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:

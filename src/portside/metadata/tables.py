@@ -215,3 +215,16 @@ job_runs = Table(
     Column("outcome", Text, nullable=False),
     Index("ix_job_runs_job_started", "job", "started_at"),
 )
+
+# Web UI sessions (migration 0007_web): the id is the SHA-256 of the cookie's secret.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), nullable=True),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
