@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from portside.api.management import management_mount
+from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
@@ -51,20 +52,24 @@ def build_app(settings: Settings) -> Starlette:
 
         background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
+        # Pull counts are buffered per process like audit events and written about once a second.
+        pull_flusher = asyncio.create_task(run_every(1.0, registry.repository_info.flush_pulls))
         try:
             yield
         finally:
-            for task in (background, audit_flusher):
+            for task in (background, audit_flusher, pull_flusher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.audit.flush()
+            await registry.repository_info.flush_pulls()
             await registry.close()
 
     routes: list[BaseRoute] = [
         Route("/v2", dispatch, methods=V2_METHODS),
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
         management_mount(),
+        *search_v1_routes(),
     ]
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]

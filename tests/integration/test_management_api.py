@@ -49,6 +49,11 @@ EXPECTED_OPERATIONS = {
     "/permissions/repositories/{name}": {"get", "put", "delete"},
     "/permissions/namespaces/{namespace}": {"get", "put", "delete"},
     "/audit": {"get"},
+    "/search": {"get"},
+    "/repository-metadata/{name}": {"get", "patch"},
+    "/stars": {"get"},
+    "/stars/{name}": {"put", "delete"},
+    "/explore/{kind}": {"get"},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from portside.metadata.records import ManifestRecord, Reference
 from portside.metadata.store import MetadataStore
@@ -32,13 +33,29 @@ def references_of(manifest: ParsedManifest) -> list[Reference]:
     return refs
 
 
+class ManifestListener(Protocol):
+    """Told of every manifest and tag change before the client's answer (the search index is one)."""
+
+    async def manifest_stored(self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None) -> None:
+        """A manifest was stored (and ``tag`` pointed at it, if given)."""
+
+    async def manifest_deleted(self, repository: str, digest: str) -> None:
+        """A manifest and the tags pointing at it were deleted."""
+
+    async def tag_deleted(self, repository: str, tag: str) -> None:
+        """A tag was deleted; its manifest stays."""
+
+
 class ManifestService:
     """Reads, writes and deletes of manifests and tags."""
 
-    def __init__(self, store: MetadataStore, blobs: BlobService, max_bytes: int) -> None:
+    def __init__(
+        self, store: MetadataStore, blobs: BlobService, max_bytes: int, listeners: tuple[ManifestListener, ...] = ()
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self.max_bytes = max_bytes
+        self._listeners = listeners
 
     async def get(self, repository: str, reference: str, accepted: list[str]) -> ManifestRecord:
         """A manifest by tag or digest. By tag, its type must be acceptable to the client."""
@@ -92,6 +109,8 @@ class ManifestService:
             annotations=parsed.annotations,
         )
         await self._store.put_manifest(repository, record, references_of(parsed), tag)
+        for listener in self._listeners:
+            await listener.manifest_stored(repository, record.digest, parsed, tag)
         return StoredManifest(digest, record.subject_digest)
 
     async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
@@ -113,7 +132,11 @@ class ManifestService:
             digest = parse_digest(reference)
             if not await self._store.delete_manifest(repository, str(digest)):
                 await self._raise_unknown(repository, reference)
+            for listener in self._listeners:
+                await listener.manifest_deleted(repository, str(digest))
             return
         validate_tag(reference)
         if not await self._store.delete_tag(repository, reference):
             await self._raise_unknown(repository, reference)
+        for listener in self._listeners:
+            await listener.tag_deleted(repository, reference)

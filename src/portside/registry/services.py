@@ -12,12 +12,17 @@ from portside.auth.passwords import Passwords
 from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
 from portside.metadata.accounts_store import AccountStore
+from portside.metadata.repository_info_store import RepositoryInfoStore
+from portside.metadata.search_store import SearchStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
 from portside.registry.manifests import ManifestService
 from portside.registry.referrers import ReferrerService
+from portside.registry.repository_info import RepositoryInfoService
 from portside.registry.uploads import UploadService
+from portside.search.index import SearchIndex
+from portside.search.service import SearchService
 from portside.storage.base import BlobStorage
 from portside.storage.filesystem import FilesystemStorage
 
@@ -37,6 +42,10 @@ class Registry:
     accounts: AccountService
     audit: AuditLog
     gate: Gate
+    # Search (#4): queries, the index the manifest service keeps current, and repository metadata.
+    search: SearchService
+    search_index: SearchIndex
+    repository_info: RepositoryInfoService
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -88,16 +97,24 @@ def build_registry(settings: Settings) -> Registry:
         per_address=settings.login_failures_per_address,
     )
     accounts = AccountService(account_store, Passwords(), limits)
+    audit = AuditLog(account_store)
+    search_store = SearchStore(store)
+    search_index = SearchIndex(search_store, storage)
     return Registry(
         settings=settings,
         store=store,
         storage=storage,
         blobs=blobs,
         uploads=UploadService(store, storage, timedelta(seconds=settings.upload_expiry_seconds)),
-        manifests=ManifestService(store, blobs, settings.max_manifest_bytes),
+        manifests=ManifestService(store, blobs, settings.max_manifest_bytes, listeners=(search_index,)),
         listings=ListingService(store),
         referrers=ReferrerService(store),
         accounts=accounts,
-        audit=AuditLog(account_store),
+        audit=audit,
         gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
+        search=SearchService(search_store, open_access=settings.auth == "none"),
+        search_index=search_index,
+        repository_info=RepositoryInfoService(
+            RepositoryInfoStore(store), accounts, audit, open_access=settings.auth == "none"
+        ),
     )

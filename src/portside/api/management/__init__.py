@@ -17,7 +17,16 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from portside import __version__
-from portside.api.management import audit, organizations, permissions, repositories, robots, tokens, users
+from portside.api.management import (
+    audit,
+    organizations,
+    permissions,
+    repositories,
+    robots,
+    search,
+    tokens,
+    users,
+)
 from portside.api.management.deps import REGISTRY_SCOPE_KEY
 from portside.api.management.errors import (
     ERROR_RESPONSES,
@@ -63,7 +72,7 @@ def build_management_api() -> FastAPI:
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(Exception, on_unexpected_error)
-    for module in (users, tokens, organizations, robots, repositories, permissions, audit):
+    for module in (users, tokens, organizations, robots, repositories, permissions, audit, search):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     return api
 

@@ -1,0 +1,58 @@
+"""Keeps the search index in step with the registry: called by the manifest service on every push,
+retag, tag delete and manifest delete, before the client gets its answer.
+
+The cost on the push path: for an image manifest, one read of its config blob (a few KiB) and
+one short write transaction that stores the facets and, for a tagged push, rebuilds the
+repository's search document (see docs/search.md for measurements).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from portside.metadata.search_store import SearchStore
+from portside.oci.manifest import ParsedManifest
+from portside.search.facets import MAX_CONFIG_BYTES, facets_of, wants_config
+from portside.storage.base import BlobStorage, ObjectMissing
+from portside.storage.paths import blob_key
+
+log = logging.getLogger("portside.search")
+
+
+class SearchIndex:
+    """The manifest service's listener that maintains ``manifest_facets`` and the search documents."""
+
+    def __init__(self, store: SearchStore, storage: BlobStorage) -> None:
+        self._store = store
+        self._storage = storage
+
+    async def _config_bytes(self, manifest: ParsedManifest) -> bytes | None:
+        if not wants_config(manifest):
+            return None
+        assert manifest.config is not None
+        parts: list[bytes] = []
+        try:
+            async for chunk in self._storage.read(blob_key(manifest.config.digest), 0, MAX_CONFIG_BYTES):
+                parts.append(chunk)
+        except ObjectMissing:
+            # A config linked but not (yet) readable only costs its labels in search.
+            log.warning("config blob %s unreadable; indexing without its labels", manifest.config.digest)
+            return None
+        return b"".join(parts)
+
+    async def manifest_stored(self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None) -> None:
+        """A manifest was pushed (and tagged, if ``tag``)."""
+        facets = facets_of(manifest, await self._config_bytes(manifest))
+        await self._store.record_manifest(repository, digest, facets, tagged=tag is not None)
+
+    async def manifest_deleted(self, repository: str, digest: str) -> None:
+        """A manifest and its tags were deleted."""
+        await self._store.forget_manifest(repository, digest)
+
+    async def tag_deleted(self, repository: str, tag: str) -> None:
+        """A tag was deleted; the manifest stays."""
+        await self._store.refresh(repository)
+
+    async def repository_changed(self, repository: str) -> None:
+        """Its description or README changed."""
+        await self._store.refresh(repository)
