@@ -20,6 +20,7 @@ from portside.api.web.pages import WebUI, page
 from portside.auth.web_sessions import WebSessions, load_web_key
 from portside.config import Settings
 from portside.metadata.web_session_store import WebSessionStore
+from portside.registry.browse import BrowseService
 from portside.registry.services import Registry
 
 HERE = Path(__file__).parent
@@ -56,7 +57,8 @@ def build_web(settings: Settings, registry: Registry) -> WebUI:
         load_web_key(settings.resolved_keys_dir),
         timedelta(hours=settings.web_session_hours),
     )
-    return WebUI(settings, registry, sessions, template_environment(), extras={})
+    browse = BrowseService(registry.store, registry.blobs, registry.referrers)
+    return WebUI(settings, registry, sessions, template_environment(), browse, extras={})
 
 
 def web_routes() -> list[BaseRoute]:

@@ -23,12 +23,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from portside.api.access import client_address
-from portside.auth.policy import ANONYMOUS, Principal
-from portside.auth.roles import actions_for
+from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
+from portside.auth.roles import Role, actions_for
 from portside.auth.web_sessions import WebSessions, csrf_token, csrf_valid
 from portside.config import Settings
 from portside.metadata.records import UserRecord, Visibility
 from portside.metadata.web_session_store import WebSessionRecord
+from portside.oci.errors import RegistryError
+from portside.registry.browse import BrowseService
 from portside.registry.services import Registry
 
 SESSION_COOKIE = "portside_session"
@@ -42,6 +44,10 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
+# Without authentication (auth = "none") everyone may pull everything, as on the registry API:
+# reads then go through a principal that sees every repository and may do no more than pull.
+OPEN_READER = Principal(PrincipalKind.ANONYMOUS, is_admin=True, ceiling=Role.PULL)
+
 
 @dataclass
 class WebUI:
@@ -51,6 +57,7 @@ class WebUI:
     registry: Registry
     sessions: WebSessions
     templates: Environment
+    browse: BrowseService
     # Extra services other features hang here (e.g. search), by name.
     extras: dict[str, Any]
 
@@ -99,6 +106,11 @@ class Viewer:
     def is_admin(self) -> bool:
         """A signed-in site administrator."""
         return self.session is not None and self.session.user.is_admin
+
+    @property
+    def reader(self) -> Principal:
+        """The principal to read as: the viewer's, or on an open registry one that may pull everything."""
+        return OPEN_READER if self.open_registry else self.principal
 
 
 class PageError(Exception):
@@ -250,6 +262,10 @@ def page(handler: Handler) -> Handler:
             return await render(
                 request, "error.html", {"title": error.title, "message": error.message}, status=error.status
             )
+        except RegistryError as error:
+            # A service's refusal: 404 for what the viewer may not see, 403 for what they may not do.
+            title = PageError(error.status, error.message).title
+            return await render(request, "error.html", {"title": title, "message": error.message}, status=error.status)
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
