@@ -38,6 +38,8 @@ def build_app(settings: Settings) -> Starlette:
 
             app.state.web = build_web(settings, registry)
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        # Indexes repositories that predate the search index (migration 0006); cheap when none do.
+        jobs.append(Job("search-backfill", 3600, registry.search_index.backfill))
         if settings.web_ui:
             jobs.append(Job("web-session-expiry", 3600, app.state.web.sessions.store.purge_expired))
         leadership: Leadership

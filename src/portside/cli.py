@@ -11,6 +11,7 @@ import typer
 
 from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
+from portside.cli_search import search_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
 from portside.registry.services import build_registry, build_token_issuer
@@ -109,6 +110,7 @@ cli.add_typer(tokens_cli, name="token")
 cli.add_typer(grants_cli, name="grant")
 cli.add_typer(repos_cli, name="repo")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(search_cli, name="search")
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from portside.metadata.store import MetadataStore, as_utc, utcnow, visibility_fi
 from portside.metadata.tables import (
     manifest_facets,
     manifest_references,
+    manifests,
     repositories,
     search_documents,
     search_facets,
@@ -253,6 +254,49 @@ class SearchStore:
         if self.dialect == "sqlite":
             async with self._store.writing() as conn:
                 await conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": repository_id})
+
+    async def unindexed_repositories(self) -> list[str]:
+        """Names of repositories without a search document (created before migration 0006, say)."""
+        query = (
+            select(repositories.c.name)
+            .where(~exists(select(1).where(search_documents.c.repository_id == repositories.c.id)))
+            .order_by(repositories.c.name)
+        )
+        async with self._store.reading() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def manifest_digests(self, repository: str) -> list[str]:
+        """Digests of every manifest of a repository."""
+        query = (
+            select(manifests.c.digest)
+            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+            .where(repositories.c.name == repository)
+            .order_by(manifests.c.digest)
+        )
+        async with self._store.reading() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def replace_facets(self, repository: str, facets: dict[str, list[Facet]]) -> None:
+        """Set every manifest's facets anew (by digest) and rebuild the document, in one transaction."""
+        async with self._store.writing() as conn:
+            repository_id = await self._store.repository_id(conn, repository)
+            if repository_id is None:
+                return
+            await conn.execute(delete(manifest_facets).where(manifest_facets.c.repository_id == repository_id))
+            rows = [
+                {
+                    "repository_id": repository_id,
+                    "manifest_digest": digest,
+                    "kind": f.kind,
+                    "key": f.key[:MAX_FACET_KEY],
+                    "value": f.value,
+                }
+                for digest, found in facets.items()
+                for f in {(f.kind, f.key[:MAX_FACET_KEY]): f for f in found}.values()
+            ]
+            if rows:
+                await conn.execute(manifest_facets.insert(), rows)
+            await refresh_document(conn, self.dialect, repository_id)
 
     async def indexed_count(self) -> tuple[int, int]:
         """(repositories, search documents): a difference means the index needs rebuilding."""

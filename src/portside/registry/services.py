@@ -99,7 +99,7 @@ def build_registry(settings: Settings) -> Registry:
     accounts = AccountService(account_store, Passwords(), limits)
     audit = AuditLog(account_store)
     search_store = SearchStore(store)
-    search_index = SearchIndex(search_store, storage)
+    search_index = SearchIndex(search_store, store, storage)
     return Registry(
         settings=settings,
         store=store,

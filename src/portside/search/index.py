@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 
 from portside.metadata.search_store import SearchStore
-from portside.oci.manifest import ParsedManifest
-from portside.search.facets import MAX_CONFIG_BYTES, facets_of, wants_config
+from portside.metadata.store import MetadataStore
+from portside.oci.errors import RegistryError
+from portside.oci.manifest import ParsedManifest, parse_manifest
+from portside.search.facets import MAX_CONFIG_BYTES, Facet, facets_of, wants_config
 from portside.storage.base import BlobStorage, ObjectMissing
 from portside.storage.paths import blob_key
 
@@ -22,8 +24,9 @@ log = logging.getLogger("portside.search")
 class SearchIndex:
     """The manifest service's listener that maintains ``manifest_facets`` and the search documents."""
 
-    def __init__(self, store: SearchStore, storage: BlobStorage) -> None:
+    def __init__(self, store: SearchStore, metadata: MetadataStore, storage: BlobStorage) -> None:
         self._store = store
+        self._metadata = metadata
         self._storage = storage
 
     async def _config_bytes(self, manifest: ParsedManifest) -> bytes | None:
@@ -56,3 +59,26 @@ class SearchIndex:
     async def repository_changed(self, repository: str) -> None:
         """Its description or README changed."""
         await self._store.refresh(repository)
+
+    async def reindex(self, repository: str) -> int:
+        """Re-read every manifest (and image config) of a repository and rebuild its index entry; how many manifests."""
+        facets: dict[str, list[Facet]] = {}
+        for digest in await self._store.manifest_digests(repository):
+            record = await self._metadata.get_manifest(repository, digest)
+            if record is None:
+                continue
+            try:
+                parsed = parse_manifest(record.content, record.media_type)
+            except RegistryError:
+                # Stored before validation was as strict; it simply adds nothing to search.
+                continue
+            facets[digest] = facets_of(parsed, await self._config_bytes(parsed))
+        await self._store.replace_facets(repository, facets)
+        return len(facets)
+
+    async def backfill(self) -> str:
+        """Index the repositories that have no search document yet (run at start by the background leader)."""
+        names = await self._store.unindexed_repositories()
+        for name in names:
+            await self.reindex(name)
+        return f"{len(names)} repositories indexed"
