@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portside.api.web import account_pages, browse_pages, formatting
+from portside.api.web.manage_routes import manage_routes
 from portside.api.web.pages import WebUI, page
 from portside.auth.web_sessions import WebSessions, load_web_key
 from portside.config import Settings
@@ -64,6 +65,8 @@ def build_web(settings: Settings, registry: Registry) -> WebUI:
 def web_routes() -> list[BaseRoute]:
     """Every page of the web UI; added to the app after the registry's routes."""
     return [
+        # The signed-in management pages (first: /r/<name>/-/settings before /r/<path>).
+        *manage_routes(),
         Route("/", page(browse_pages.home), methods=["GET"]),
         Route("/search", page(browse_pages.search), methods=["GET"]),
         Route("/sign-in", page(account_pages.sign_in), methods=["GET", "POST"]),
