@@ -1,7 +1,7 @@
 """The web UI's signed-in management pages, as a browser without scripts sees them (plain form posts).
 
-One server in Basic mode with a first administrator; each test makes its own users with unique
-names through the management API. The browser tests in ``tests/ui/`` drive the same pages in
+One server per database (SQLite, PostgreSQL) in Basic mode with a first administrator; each
+test makes its own users with unique names through the management API. The browser tests in ``tests/ui/`` drive the same pages in
 Chromium; these check every form's answers (redirects, statuses, messages) quickly.
 """
 
@@ -27,11 +27,13 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = re.compile(r'id="token-secret"[^>]*>(pst_[A-Za-z0-9_\-]+)<')
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server (SQLite, Basic auth) for this module: the pages do not depend on the backend."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per database in Basic mode: the storage report and the account stores run SQL."""
     env = {**ADMIN_ENV, "PORTSIDE_AUTH": "basic", "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000"}
-    process = ServerProcess(tmp_path_factory.mktemp("web-manage") / "data", workers=1, env=env).start()
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    process = ServerProcess(tmp_path_factory.mktemp(f"web-manage-{request.param}") / "data", workers=1, env=env).start()
     yield process
     process.stop()
 
