@@ -38,7 +38,8 @@ def parse_positive(value: str | None, name: str, default: int, maximum: int | No
     if value is None or value == "":
         return default
     limit = f" and {maximum}" if maximum else ""
-    if not value.isdigit() or int(value) < 1 or (maximum is not None and int(value) > maximum):
+    # ASCII digits only: str.isdigit also accepts other scripts' digits.
+    if not (value.isascii() and value.isdigit()) or int(value) < 1 or (maximum is not None and int(value) > maximum):
         message = f"{name} must be a whole number between 1{limit}" if limit else f"{name} must be 1 or more"
         raise RegistryError(ErrorKind.REQUEST_INVALID, message, {name: value})
     return int(value)
