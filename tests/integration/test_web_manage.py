@@ -1,8 +1,9 @@
 """The web UI's signed-in management pages, as a browser without scripts sees them (plain form posts).
 
 One server per database (SQLite, PostgreSQL) in Basic mode with a first administrator; each
-test makes its own users with unique names through the management API. The browser tests in ``tests/ui/`` drive the same pages in
-Chromium; these check every form's answers (redirects, statuses, messages) quickly.
+test makes its own users with unique names through the management API. The browser tests in
+``tests/ui/`` drive the same pages in Chromium; these check every form's answers (redirects,
+statuses, messages) quickly.
 """
 
 from __future__ import annotations
@@ -275,3 +276,27 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
     assert row is not None
     assert int(row.group(1)) == 3  # config and two layers
     assert int(row.group(2)) > 2000
+
+
+def test_changing_your_password_needs_the_current_one_and_signs_out_other_browsers(
+    server: ServerProcess, browser: Browser
+) -> None:
+    user = new_user(server)
+    browser.sign_in(user)
+    elsewhere = signed_in(server, user)
+    browser.get("/account/password")
+    new = "new-password-1"
+    wrong = browser.post("/account/password", {"current_password": "not-it", "password": new, "password_again": new})
+    assert wrong.status_code == 403
+    assert "the current password is wrong" in wrong.text
+    short = browser.post(
+        "/account/password", {"current_password": PASSWORD, "password": "short", "password_again": "short"}
+    )
+    assert short.status_code == 400
+    assert "at least 8 characters" in short.text
+    changed = browser.post("/account/password", {"current_password": PASSWORD, "password": new, "password_again": new})
+    assert notice_of(changed) == "/account/password?done=password-changed"
+    assert "Your password was changed" in browser.get("/account/password?done=password-changed").text
+    assert elsewhere.get("/account/tokens").status_code == 303  # signed out: sent to sign in
+    assert httpx.get(f"{server.url}/v2/", auth=(user, new)).status_code == 200
+    assert httpx.get(f"{server.url}/v2/", auth=(user, PASSWORD)).status_code == 401

@@ -43,6 +43,7 @@ NOTICES: dict[str, str] = {
     "user-created": "The user was created.",
     "user-deleted": "The user was deleted, with their tokens and robots.",
     "admin-set": "The user's administrator flag was saved.",
+    "password-changed": "Your password was changed; other browsers were signed out.",
 }
 
 NO_STORE = {"Cache-Control": "no-store"}

@@ -1,4 +1,4 @@
-"""The signed-in management pages' routes: tokens, organizations, robots, repository settings, admin.
+"""The signed-in management pages' routes: tokens, password, organizations, robots, repository settings, admin.
 
 They come before the browsing pages' routes so that ``/r/<name>/-/settings`` is not taken for a
 repository page.
@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from portside.api.web.manage_admin import admin_routes
 from portside.api.web.manage_organizations import organization_routes
+from portside.api.web.manage_password import password_routes
 from portside.api.web.manage_repository import repository_settings_routes
 from portside.api.web.manage_robots import robot_routes
 from portside.api.web.manage_tokens import token_routes
@@ -19,6 +20,7 @@ def manage_routes() -> list[BaseRoute]:
     """Every signed-in management page."""
     return [
         *token_routes(),
+        *password_routes(),
         *organization_routes(),
         *robot_routes(),
         *repository_settings_routes(),
