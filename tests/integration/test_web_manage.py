@@ -172,6 +172,19 @@ def test_organization_members_teams_and_robots(server: ServerProcess, browser: B
     assert notice_of(added).endswith("done=team-member-added")
     assert other in browser.get(f"/organizations/{org}/teams/devs").text
 
+    # A role for the team on every repository of the organization: its members may push there.
+    form = {"subject_kind": "team", "subject_name": f"{org}/devs", "role": "push"}
+    assert notice_of(browser.post(f"/organizations/{org}/permissions", form)).endswith("done=grant-saved")
+    assert f"team:{org}/devs" in browser.get(f"/organizations/{org}").text
+    with httpx.Client(base_url=server.url, auth=(other, PASSWORD), timeout=30) as client:
+        push_image(client, f"{org}/by-the-team", layers=1, layer_size=64)
+    unknown = {"subject_kind": "team", "subject_name": f"{org}/nobody", "role": "push"}
+    no_team = browser.post(f"/organizations/{org}/permissions", unknown)
+    assert no_team.status_code == 404
+    assert f'value="{org}/nobody"' in no_team.text  # the form again, with what was typed
+    removed = browser.post(f"/organizations/{org}/permissions/remove", {"subject": f"team:{org}/devs"})
+    assert notice_of(removed).endswith("done=grant-removed")
+
     robot_location = notice_of(browser.post(f"/robots/{org}", {"name": "ci", "description": "builds"}))
     assert robot_location == f"/robots/{org}/ci?done=robot-created"
     issued = browser.post(f"/robots/{org}/ci/tokens", {"token_name": "pipeline", "max_role": "pull"})

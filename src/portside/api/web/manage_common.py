@@ -122,8 +122,9 @@ def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[R
     """A form post: signed in, CSRF token checked (403 otherwise), then one service call.
 
     Bad input or a refusal shows the form again with the service's message (``retry``), keeping
-    what was typed; without ``retry``, or for a missing or hidden target (404), an error page.
-    Either way the status is the error table's (400, 403, 404, 409).
+    what was typed (a grant for an unknown team, say, answers 404 beside the form); without
+    ``retry``, or when the page itself is missing or hidden, an error page. Either way the
+    status is the error table's (400, 403, 404, 409).
     """
 
     async def endpoint(request: Request) -> Response:
@@ -133,7 +134,7 @@ def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[R
             return await handler(request, caller, form)
         except RegistryError as error:
             failure = error
-        if retry is None or failure.status == 404:
+        if retry is None:
             raise refusal(failure) from failure
         try:
             return await retry(request, caller, form, failure)

@@ -91,16 +91,20 @@ async def organization_view(
     teams = await management.organizations.teams(caller, name)
     may_change = may_administer_namespace(caller.principal, name)
     robots = await management.robots.list_in(caller, name) if may_change else []
+    grants = await management.grants.list_on(caller, "namespace", name) if may_change else []
     context = {
         "organization": info,
         "members": members,
         "teams": teams,
         "robots": robots,
+        "grants": grants,
+        "roles": fields.ROLE_CHOICES,
+        "subject_kinds": fields.SUBJECT_KINDS,
         "may_change": may_change,
         "base": organization_path(name),
         "error": error,
         "error_section": section,
-        "values": values or {},
+        "values": {"subject_kind": "team", "role": "pull", **(values or {})},
     }
     return await render(request, "manage/organization.html", context, status)
 
@@ -161,6 +165,21 @@ async def delete_organization(request: Request, caller: Caller, form: FormData) 
 def unconfirmed(name: str) -> RegistryError:
     """Refusal of a delete whose confirmation does not repeat the name."""
     return RegistryError(ErrorKind.REQUEST_INVALID, f"type {name!r} to confirm the deletion")
+
+
+async def set_namespace_grant(request: Request, caller: Caller, form: FormData) -> Response:
+    """POST /organizations/{organization}/permissions: a role on every repository of the namespace."""
+    organization = request.path_params["organization"]
+    await services(request).grants.set_on(caller, "namespace", organization, fields.subject(form), fields.role(form))
+    return see_other(organization_path(organization), "grant-saved")
+
+
+async def remove_namespace_grant(request: Request, caller: Caller, form: FormData) -> Response:
+    """POST /organizations/{organization}/permissions/remove."""
+    organization = request.path_params["organization"]
+    subject = fields.required(form, "subject", "whose permission")
+    await services(request).grants.remove_from(caller, "namespace", organization, subject)
+    return see_other(organization_path(organization), "grant-removed")
 
 
 # Teams
@@ -254,6 +273,18 @@ def organization_routes() -> list[BaseRoute]:
         Route(
             org + "/members/{username}/remove",
             signed_in_action(remove_member, organization_retry("members")),
+            methods=["POST"],
+        ),
+        Route(
+            org + "/permissions",
+            signed_in_action(
+                set_namespace_grant, organization_retry("permissions", "subject_kind", "subject_name", "role")
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            org + "/permissions/remove",
+            signed_in_action(remove_namespace_grant, organization_retry("permissions")),
             methods=["POST"],
         ),
         Route(org + "/teams", signed_in_action(create_team, organization_retry("teams", "team")), methods=["POST"]),
