@@ -77,6 +77,15 @@ def sign_in(page: Page, server: ServerProcess, username: str, password: str = PA
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls a screen reader could not name (no label, no aria-label)."""
+    script = """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(control => control.type !== 'hidden')
+        .filter(control => control.labels.length === 0 && !control.getAttribute('aria-label'))
+        .map(control => control.outerHTML)"""
+    return list(page.evaluate(script))
+
+
 def fits_the_width(page: Page) -> bool:
     """True if the page needs no sideways scrolling."""
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
@@ -113,6 +122,7 @@ def test_a_token_made_in_the_browser_works_with_skopeo_until_revoked(
     page.get_by_role("link", name="Done").click()
     expect(page.get_by_role("row", name="skopeo on laptop")).to_be_visible()
     assert secret not in page.content()
+    assert unlabelled_controls(page) == []
     screenshot(page, "tokens")
     page.get_by_role("button", name="Revoke token skopeo on laptop").click()
     expect(page.get_by_role("status")).to_contain_text("The token was revoked")
@@ -164,6 +174,7 @@ def test_repository_settings_show_on_the_page_in_search_and_hide_private_reposit
     page.get_by_label("Public: anyone").check()
     page.get_by_role("button", name="Save visibility").click()
     expect(page.get_by_role("status")).to_contain_text("The visibility was saved")
+    assert unlabelled_controls(page) == []
     screenshot(page, "repository-settings")
 
     page.goto(f"{server.url}/r/{repository}")
@@ -220,6 +231,7 @@ def test_an_organization_a_team_and_a_robot_made_in_the_browser(server: ServerPr
     expect(page.get_by_role("listitem").filter(has_text=colleague)).to_be_visible()
     page.get_by_role("link", name=organization).click()
     assert fits_the_width(page)
+    assert unlabelled_controls(page) == []
     screenshot(page, "organization-phone")
 
     page.get_by_role("link", name="Manage robots").click()
@@ -248,6 +260,7 @@ def test_the_admin_area_lists_users_and_storage_and_refuses_other_users(
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     expect(page.get_by_role("rowheader", name=owner)).to_be_visible()
+    assert unlabelled_controls(page) == []
     screenshot(page, "admin-users")
     page.get_by_role("link", name="Storage use").click()
     row = page.locator("#repository-usage tr").filter(has_text=f"{owner}/stored")
