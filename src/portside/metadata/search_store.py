@@ -28,10 +28,12 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.records import Visibility
-from portside.metadata.store import MetadataStore, as_utc, utcnow, visibility_filter
+from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow, visibility_filter
 from portside.metadata.tables import (
     manifest_facets,
     manifest_references,
@@ -129,15 +131,16 @@ async def refresh_document(conn: AsyncConnection, dialect: str, repository_id: i
         "body": body,
         "updated_at": utcnow(),
     }
-    existing = await conn.execute(
-        update(search_documents).where(search_documents.c.repository_id == repository_id).values(**values)
+    # One statement each: on SQLite every statement is a hop to the writer thread.
+    upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(search_documents)
+    await conn.execute(
+        upsert.values(repository_id=repository_id, **values).on_conflict_do_update(
+            index_elements=[search_documents.c.repository_id], set_=values
+        )
     )
-    if not existing.rowcount:
-        await conn.execute(search_documents.insert().values(repository_id=repository_id, **values))
     if dialect == "sqlite":
-        await conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": repository_id})
         await conn.execute(
-            text("INSERT INTO search_fts (rowid, name_terms, description, body) VALUES (:id, :n, :d, :b)"),
+            text("INSERT OR REPLACE INTO search_fts (rowid, name_terms, description, body) VALUES (:id, :n, :d, :b)"),
             {"id": repository_id, "n": values["name_terms"], "d": values["description"], "b": body},
         )
 
@@ -210,13 +213,12 @@ class SearchStore:
 
     # Maintenance
 
-    async def record_manifest(self, repository: str, digest: str, facets: Iterable[Facet], tagged: bool) -> None:
-        """Keep a pushed manifest's facets, note the push time and, if tagged, refresh the document."""
+    def recording(self, digest: str, facets: Iterable[Facet], tagged: bool) -> InTransaction:
+        """What a manifest push's transaction does for search: keep the manifest's facets, note the
+        push time and, if it was tagged, rebuild the repository's document."""
         rows = [{"kind": f.kind, "key": f.key[:MAX_FACET_KEY], "value": f.value} for f in facets]
-        async with self._store.writing() as conn:
-            repository_id = await self._store.repository_id(conn, repository)
-            if repository_id is None:
-                return
+
+        async def record(conn: AsyncConnection, repository_id: int) -> None:
             if rows:
                 await conn.execute(
                     self._store.insert(manifest_facets)
@@ -228,6 +230,8 @@ class SearchStore:
             )
             if tagged:
                 await refresh_document(conn, self.dialect, repository_id)
+
+        return record
 
     async def forget_manifest(self, repository: str, digest: str) -> None:
         """Drop a deleted manifest's facets and refresh the repository's document."""

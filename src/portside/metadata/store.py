@@ -9,7 +9,7 @@ with "database is locked" half-way through a transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,6 +36,9 @@ from portside.metadata.tables import (
     tags,
     uploads,
 )
+
+# Work that joins a write transaction: given the connection and a repository's id.
+InTransaction = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -268,9 +271,18 @@ class MetadataStore:
         ]
 
     async def put_manifest(
-        self, repository: str, manifest: ManifestRecord, references: Iterable[Reference], tag: str | None
+        self,
+        repository: str,
+        manifest: ManifestRecord,
+        references: Iterable[Reference],
+        tag: str | None,
+        also: Sequence[InTransaction] = (),
     ) -> None:
-        """Store a manifest with its references and, optionally, point a tag at it; all or nothing."""
+        """Store a manifest with its references and, optionally, point a tag at it; all or nothing.
+
+        ``also`` runs in the same transaction, given the repository's id (the search index uses it,
+        so that a push costs one commit and its index entry is never out of step).
+        """
         now = utcnow()
         async with self.writing() as conn:
             repository_id = await self._ensure_repository(conn, repository)
@@ -310,6 +322,8 @@ class MetadataStore:
                         set_={"digest": manifest.digest, "updated_at": now},
                     )
                 )
+            for step in also:
+                await step(conn, repository_id)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         """A manifest of ``repository`` by digest."""

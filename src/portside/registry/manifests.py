@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from portside.metadata.records import ManifestRecord, Reference
-from portside.metadata.store import MetadataStore
+from portside.metadata.store import InTransaction, MetadataStore
 from portside.oci import media_types as mt
 from portside.oci.digest import Digest, digest_of, looks_like_digest, parse_digest
 from portside.oci.errors import ErrorKind, RegistryError
@@ -34,10 +34,17 @@ def references_of(manifest: ParsedManifest) -> list[Reference]:
 
 
 class ManifestListener(Protocol):
-    """Told of every manifest and tag change before the client's answer (the search index is one)."""
+    """Told of every manifest and tag change before the client gets its answer (the search index is one)."""
 
-    async def manifest_stored(self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None) -> None:
-        """A manifest was stored (and ``tag`` pointed at it, if given)."""
+    async def storing_manifest(
+        self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None
+    ) -> InTransaction | None:
+        """A manifest is about to be stored (and ``tag`` pointed at it, if given).
+
+        What it returns runs inside the transaction that stores the manifest, so that the
+        listener's record commits (or fails) with it; slow work (reading blobs) belongs here,
+        before the transaction.
+        """
 
     async def manifest_deleted(self, repository: str, digest: str) -> None:
         """A manifest and the tags pointing at it were deleted."""
@@ -108,9 +115,12 @@ class ManifestService:
             subject_digest=str(parsed.subject.digest) if parsed.subject else None,
             annotations=parsed.annotations,
         )
-        await self._store.put_manifest(repository, record, references_of(parsed), tag)
-        for listener in self._listeners:
-            await listener.manifest_stored(repository, record.digest, parsed, tag)
+        steps = [
+            await listener.storing_manifest(repository, record.digest, parsed, tag) for listener in self._listeners
+        ]
+        await self._store.put_manifest(
+            repository, record, references_of(parsed), tag, also=[step for step in steps if step is not None]
+        )
         return StoredManifest(digest, record.subject_digest)
 
     async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:

@@ -2,8 +2,8 @@
 retag, tag delete and manifest delete, before the client gets its answer.
 
 The cost on the push path: for an image manifest, one read of its config blob (a few KiB) and
-one short write transaction that stores the facets and, for a tagged push, rebuilds the
-repository's search document (see docs/search.md for measurements).
+a few statements in the push's own write transaction that store the facets and, for a
+tagged push, rebuild the repository's search document (see docs/search.md for measurements).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from portside.metadata.search_store import SearchStore
-from portside.metadata.store import MetadataStore
+from portside.metadata.store import InTransaction, MetadataStore
 from portside.oci.errors import RegistryError
 from portside.oci.manifest import ParsedManifest, parse_manifest
 from portside.search.facets import MAX_CONFIG_BYTES, Facet, facets_of, wants_config
@@ -43,10 +43,12 @@ class SearchIndex:
             return None
         return b"".join(parts)
 
-    async def manifest_stored(self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None) -> None:
-        """A manifest was pushed (and tagged, if ``tag``)."""
+    async def storing_manifest(
+        self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None
+    ) -> InTransaction:
+        """A manifest is being pushed (tagged, if ``tag``): read its config now, record it in the push's commit."""
         facets = facets_of(manifest, await self._config_bytes(manifest))
-        await self._store.record_manifest(repository, digest, facets, tagged=tag is not None)
+        return self._store.recording(digest, facets, tagged=tag is not None)
 
     async def manifest_deleted(self, repository: str, digest: str) -> None:
         """A manifest and its tags were deleted."""
