@@ -285,7 +285,8 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
         push_image(client, f"{owner}/stored", layers=2, layer_size=1000)
     storage = browser.get("/admin/storage")
     assert storage.status_code == 200
-    row = re.search(rf"{owner}/stored</a></th><td>(\d+)</td>\s*<td title=\"(\d+) bytes\"", storage.text)
+    cells = rf'{owner}/stored</a></th><td class="num">(\d+)</td>\s*<td class="num" title="(\d+) bytes"'
+    row = re.search(cells, storage.text)
     assert row is not None
     assert int(row.group(1)) == 3  # config and two layers
     assert int(row.group(2)) > 2000
