@@ -314,3 +314,38 @@ def test_changing_your_password_needs_the_current_one_and_signs_out_other_browse
     assert elsewhere.get("/account/tokens").status_code == 303  # signed out: sent to sign in
     assert httpx.get(f"{server.url}/v2/", auth=(user, new)).status_code == 200
     assert httpx.get(f"{server.url}/v2/", auth=(user, PASSWORD)).status_code == 401
+
+
+def test_robots_of_your_own_namespace_and_what_deleting_takes(server: ServerProcess, browser: Browser) -> None:
+    owner, member = new_user(server), new_user(server)
+    browser.sign_in(owner)
+    own = browser.get("/account/robots")
+    assert own.status_code == 303 and own.headers["location"] == f"/robots/{owner}"
+    assert (
+        notice_of(browser.post(f"/robots/{owner}", {"name": "backup"})) == f"/robots/{owner}/backup?done=robot-created"
+    )
+    issued = browser.post(f"/robots/{owner}/backup/tokens", {"token_name": "nightly", "max_role": "pull"})
+    secret = SECRET.search(issued.text)
+    assert secret is not None
+    token_id = re.search(r'action="[^"]*/tokens/(\d+)/revoke"', browser.get(f"/robots/{owner}/backup").text)
+    assert token_id is not None
+    revoked = browser.post(f"/robots/{owner}/backup/tokens/{token_id.group(1)}/revoke")
+    assert notice_of(revoked) == f"/robots/{owner}/backup?done=token-revoked"
+    assert httpx.get(f"{server.url}/v2/", auth=(f"{owner}+backup", secret.group(1))).status_code == 401
+    assert notice_of(browser.post(f"/robots/{owner}/backup/delete")) == f"/robots/{owner}?done=robot-deleted"
+    assert browser.get(f"/robots/{owner}/backup").status_code == 404
+    assert browser.get(f"/robots/{member}").status_code == 403  # someone else's namespace
+
+    org = unique("org")
+    browser.post("/organizations", {"name": org})
+    browser.post(f"/organizations/{org}/members", {"username": member})
+    browser.post(f"/organizations/{org}/teams", {"team": "ops"})
+    assert notice_of(browser.post(f"/organizations/{org}/members/{member}/remove")).endswith("done=member-removed")
+    assert notice_of(browser.post(f"/organizations/{org}/teams/ops/delete")).endswith("done=team-deleted")
+    assert browser.get(f"/organizations/{org}/teams/ops").status_code == 404
+    unconfirmed = browser.post(f"/organizations/{org}/delete", {"confirm": "something else"})
+    assert unconfirmed.status_code == 400
+    assert f"type '{org}' to confirm" in html.unescape(unconfirmed.text)
+    deleted = browser.post(f"/organizations/{org}/delete", {"confirm": org})
+    assert notice_of(deleted) == "/organizations?done=org-deleted"
+    assert browser.get(f"/organizations/{org}").status_code == 404
