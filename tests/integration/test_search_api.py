@@ -127,6 +127,15 @@ def test_exact_then_prefix_then_full_text(client: httpx.Client) -> None:
     assert names(client, q=term, namespace=ns, sort="name") == sorted([exact, prefix, mention])
 
 
+@pytest.mark.parametrize(
+    "q", ["the", "a an of", '"unbalanced', "x' OR 1=1 --", "a & b | !c", "(x:*)", "NEAR(a b)", "***", "é ß 中文", "_"]
+)
+def test_any_query_text_is_answered(client: httpx.Client, q: str) -> None:
+    # Stopwords, full-text operators and SQL are only words to match, never syntax.
+    search(client, q=q)
+    assert client.get("/v1/search", params={"q": q}).status_code == 200
+
+
 def test_pages_and_sizes(client: httpx.Client) -> None:
     ns = word()
     repos = [f"{ns}/r{i}" for i in range(5)]
