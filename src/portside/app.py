@@ -71,8 +71,9 @@ def build_app(settings: Settings) -> Starlette:
         Route("/v2", dispatch, methods=V2_METHODS),
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
         management_mount(),
-        *search_v1_routes(),
     ]
+    if settings.docker_search:
+        routes += search_v1_routes()
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
     if settings.web_ui:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
     web_ui: bool = Field(True, description="Serve the web UI (explore, search, repository pages) at `/`.")
+    docker_search: bool = Field(
+        True,
+        description="Answer `docker search` (`GET /v1/_ping`, `GET /v1/search`); the search API and UI are always on.",
+    )
     public_signup: bool = Field(
         False, description="Public mode: anyone may create an account on the web UI's sign-up page."
     )
