@@ -269,6 +269,7 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
     made = browser.post("/admin/users", {"username": name, "password": PASSWORD, "password_again": PASSWORD})
     assert notice_of(made) == "/admin/users?done=user-created"
     assert name in browser.get("/admin/users").text
+    victim = signed_in(server, name)
     assert notice_of(browser.post(f"/admin/users/{name}/admin", {"admin": "true"}))
     assert "Revoke admin" in browser.get("/admin/users").text
     assert notice_of(browser.post(f"/admin/users/{name}/admin", {"admin": "false"}))
@@ -278,6 +279,7 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
     unconfirmed = browser.post(f"/admin/users/{name}/delete", {"confirm": "nope"})
     assert unconfirmed.status_code == 400
     assert notice_of(browser.post(f"/admin/users/{name}/delete", {"confirm": name}))
+    assert victim.get("/account/tokens").status_code == 303  # their session ended with them
     assert name not in browser.get("/admin/users").text
 
     owner = new_user(server)

@@ -41,7 +41,7 @@ NOTICES: dict[str, str] = {
     "grant-saved": "The permission was saved.",
     "grant-removed": "The permission was removed.",
     "user-created": "The user was created.",
-    "user-deleted": "The user was deleted, with their tokens and robots.",
+    "user-deleted": "The user was deleted, with their tokens, robots and sessions.",
     "admin-set": "The user's administrator flag was saved.",
     "password-changed": "Your password was changed; other browsers were signed out.",
 }
