@@ -105,6 +105,15 @@ def test_anonymous_browser_is_sent_to_sign_in_and_back(browser: Browser) -> None
     assert response.headers["location"] == "/sign-in?next=%2Faccount%2Ftokens"
 
 
+def test_a_post_after_the_session_ended_goes_to_sign_in_and_back_to_the_form(browser: Browser) -> None:
+    page = f"{browser.http.base_url}/organizations"
+    response = browser.http.post("/organizations", data={"name": "x"}, headers={"referer": page})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Forganizations"
+    elsewhere = browser.http.post("/organizations", data={"name": "x"}, headers={"referer": "http://evil.example/x"})
+    assert elsewhere.headers["location"] == "/sign-in?next=%2F"
+
+
 def test_token_created_works_on_v2_once_shown_and_stops_when_revoked(server: ServerProcess, browser: Browser) -> None:
     user = new_user(server)
     browser.sign_in(user)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from portside.api.access import client_address
 from portside.api.web import pages
 from portside.auth.management import Management, build_management
 from portside.auth.management.guards import Caller
+from portside.auth.web_sessions import safe_next
 from portside.oci.errors import RegistryError
 
 # What a redirect after a successful change may announce; anything else in `?done=` is ignored.
@@ -128,6 +129,10 @@ def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[R
     """
 
     async def endpoint(request: Request) -> Response:
+        if not (await pages.current_viewer(request)).signed_in:
+            # The session ended while the form was open: sign in, then back to the form's page
+            # (the post itself cannot be replayed, and its URL answers only POST).
+            raise pages.Redirect(f"/sign-in?{urlencode({'next': form_page(request)})}")
         caller = await signed_in_caller(request)
         form = await pages.read_form(request)
         try:
@@ -144,6 +149,14 @@ def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[R
 
     endpoint.__name__ = handler.__name__
     return pages.page(endpoint)
+
+
+def form_page(request: Request) -> str:
+    """The page a form was posted from (its ``Referer`` on this site), else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.headers.get("host"):
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 def form_values(form: FormData | None, *names: str) -> dict[str, str]:
