@@ -60,3 +60,6 @@ def test_repositories_from_before_the_index_are_indexed_at_start_and_by_reindex(
     server.start()
     assert found(server, label="flavour=vanilla") == ["old/labelled"]
     assert found(server, q="ppc64le") == ["old/multi"]
+    # A description set from the command line is searchable at once.
+    PortsideCli(server).run("repo", "set", "old/multi", "--description", "Tastes of strawberry")
+    assert found(server, q="strawberry") == ["old/multi"]
