@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from portside.auth.accounts import AccountService
+from portside.auth.audit import AuditLog
 from portside.auth.policy import Principal, PrincipalKind
 from portside.metadata.records import UserRecord
 from portside.metadata.store import utcnow
@@ -98,9 +99,12 @@ class SignedIn:
 class WebSessions:
     """Sign-in, sign-out and the lookup of a browser's session."""
 
-    def __init__(self, store: WebSessionStore, accounts: AccountService, key: bytes, lifetime: timedelta) -> None:
+    def __init__(
+        self, store: WebSessionStore, accounts: AccountService, audit: AuditLog, key: bytes, lifetime: timedelta
+    ) -> None:
         self.store = store
         self.accounts = accounts
+        self.audit = audit
         self.key = key
         self.lifetime = lifetime
 
@@ -114,7 +118,18 @@ class WebSessions:
         principal = await self.accounts.authenticate(username, password, address)
         if principal.kind is not PrincipalKind.USER or principal.ceiling is not None or principal.id is None:
             raise PermissionError("sign in with your password; tokens are for registry clients")
+        await self.audit.record_now(principal.audit_name, "web-sign-in", None, address)
         return await self.open(principal.id, address)
+
+    async def sign_up(self, username: str, password: str, email: str | None, address: str | None) -> SignedIn:
+        """Public mode: a new account, signed in at once.
+
+        Raises ``ValueError`` (``InvalidName`` included) for a bad name or password and
+        ``Conflict`` when a user or organization has the name.
+        """
+        user = await self.accounts.create_user(username, password, email=email)
+        await self.audit.record_now(f"user:{user.username}", "user-create", user.username, address, signup=True)
+        return await self.open(user.id, address)
 
     async def open(self, user_id: int, address: str | None) -> SignedIn:
         """A new session for a user (after sign-in or sign-up)."""
@@ -135,9 +150,10 @@ class WebSessions:
         """What the policy knows about the signed-in user."""
         return await self.accounts.principal_for_user(user)
 
-    async def sign_out(self, session_id: str) -> None:
+    async def sign_out(self, session: WebSessionRecord, address: str | None) -> None:
         """End a session at once, on every node."""
-        await self.store.delete(session_id)
+        await self.store.delete(session.id)
+        await self.audit.record_now(f"user:{session.user.username}", "web-sign-out", None, address)
 
     async def sign_out_everywhere(self, user_id: int) -> int:
         """End every session of a user."""

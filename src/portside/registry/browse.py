@@ -195,32 +195,69 @@ def index_children(parsed: ParsedManifest) -> set[str]:
     return {str(child.digest) for child in parsed.children}
 
 
+@dataclass(frozen=True)
+class _Outline:
+    """Just what the tags table needs of a stored (already validated) manifest."""
+
+    is_index: bool
+    size: int | None
+    # (digest, platform name) of an index's children.
+    children: tuple[tuple[str, str | None], ...] = ()
+
+
+def _size(value: Any) -> int | None:
+    return value.get("size") if isinstance(value, dict) and isinstance(value.get("size"), int) else None
+
+
+def outline(media_type: str, content: bytes) -> _Outline | None:
+    """Sizes and children of a stored manifest, read without re-validating it (it was checked at push).
+
+    The tags table reads hundreds of manifests per page view; a full parse of each costs several
+    times more than this.
+    """
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    if media_type in mt.INDEX_TYPES:
+        children = tuple(
+            (str(child.get("digest")), platform_name(child["platform"]) if child.get("platform") else None)
+            for child in document.get("manifests") or []
+            if isinstance(child, dict)
+        )
+        return _Outline(True, None, children)
+    sizes = [_size(document.get("config")), *(_size(layer) for layer in document.get("layers") or [])]
+    return _Outline(False, None if None in sizes else sum(s for s in sizes if s is not None))
+
+
 def tag_summaries(
     rows: list[TaggedManifestRow], children: dict[str, tuple[str, bytes]], platforms: dict[str, list[str]]
 ) -> list[TagSummary]:
     """The tags table from the tagged manifests, the children of tagged indexes, and recorded platforms."""
     child_sizes: dict[str, int | None] = {}
     for digest, (media_type, content) in children.items():
-        parsed = _parse(media_type, content)
-        child_sizes[digest] = image_size(parsed) if parsed is not None and not parsed.is_index else None
+        child = outline(media_type, content)
+        child_sizes[digest] = child.size if child is not None else None
     summaries: list[TagSummary] = []
     for row in rows:
-        parsed = _parse(row.media_type, row.content)
+        found = outline(row.media_type, row.content)
         size: int | None = None
         row_platforms: tuple[str, ...] = tuple(platforms.get(row.digest, ()))
-        if parsed is not None and parsed.is_index:
-            sizes = [child_sizes.get(str(child.digest)) for child in parsed.children]
+        if found is not None and found.is_index:
+            sizes = [child_sizes.get(digest) for digest, _ in found.children]
             size = sum(s for s in sizes if s is not None) if sizes and all(s is not None for s in sizes) else None
-            named = [platform_name(child.platform) for child in parsed.children if child.platform]
+            named = [platform for _, platform in found.children if platform]
             row_platforms = tuple(dict.fromkeys(named)) or row_platforms
-        elif parsed is not None:
-            size = image_size(parsed)
+        elif found is not None:
+            size = found.size
         summaries.append(
             TagSummary(
                 name=row.tag,
                 digest=row.digest,
                 media_type=row.media_type,
-                is_index=parsed is not None and parsed.is_index,
+                is_index=found is not None and found.is_index,
                 size=size,
                 platforms=row_platforms,
                 pushed_at=row.updated_at,
@@ -244,9 +281,9 @@ class BrowseService:
         wanted: set[str] = set()
         for row in rows:
             if row.media_type in mt.INDEX_TYPES:
-                parsed = _parse(row.media_type, row.content)
-                if parsed is not None:
-                    wanted |= index_children(parsed)
+                found = outline(row.media_type, row.content)
+                if found is not None:
+                    wanted |= {digest for digest, _ in found.children}
         children = await self._browse.manifests_content(repository, wanted)
         return tag_summaries(rows, children, await self._browse.platforms(repository))
 

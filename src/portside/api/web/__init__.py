@@ -55,6 +55,7 @@ def build_web(settings: Settings, registry: Registry) -> WebUI:
     sessions = WebSessions(
         WebSessionStore(registry.store),
         registry.accounts,
+        registry.audit,
         load_web_key(settings.resolved_keys_dir),
         timedelta(hours=settings.web_session_hours),
     )

@@ -61,7 +61,7 @@ async def sign_out(request: Request) -> Response:
     viewer = await current_viewer(request)
     web = web_of(request)
     if viewer.session is not None:
-        await web.sessions.sign_out(viewer.session.id)
+        await web.sessions.sign_out(viewer.session, client_address(request))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=web.secure_request(request))
     return response
@@ -84,12 +84,11 @@ async def sign_up(request: Request) -> Response:
         error = "The two passwords differ."
     else:
         try:
-            user = await web.registry.accounts.create_user(username, password, email=email)
+            signed = await web.sessions.sign_up(username, password, email, client_address(request))
         except ValueError as exc:  # InvalidName too
             error = str(exc).capitalize() + "."
         except Conflict:
             error = f"The name {username!r} is taken; choose another."
     if error is not None:
         return await render(request, "sign_up.html", {**context, "error": error}, status=400)
-    signed = await web.sessions.open(user.id, client_address(request))
     return _signed_in(request, signed, "/")

@@ -10,7 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.api.web.formatting import parse_repository_path, pull_command
-from portside.api.web.pages import PageError, browser_host, current_viewer, render, visibility, web_of
+from portside.api.web.pages import (
+    PageError,
+    browser_host,
+    current_viewer,
+    render,
+    require_pull,
+    visibility,
+    web_of,
+)
 from portside.auth.accounts import ACCOUNT_NAME_RE
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.repository_info import RepositoryDetails
@@ -110,10 +118,11 @@ async def repository_dispatch(request: Request) -> Response:
     target = parse_repository_path(request.path_params["path"])
     if target is None:
         raise PageError(404, "There is no such page.")
-    details = await _details(request, target.name)
     if target.kind == "repository":
-        return await repository_page(request, details)
-    return await manifest_page(request, details, target.kind, target.reference or "")
+        return await repository_page(request, await _details(request, target.name))
+    # Tag and manifest pages need no README: the policy's answer is enough (404 if not pullable).
+    await require_pull(request, target.name)
+    return await manifest_page(request, target.name, target.kind, target.reference or "")
 
 
 async def repository_page(request: Request, details: RepositoryDetails) -> Response:
@@ -130,17 +139,18 @@ async def repository_page(request: Request, details: RepositoryDetails) -> Respo
     return await render(request, "repository.html", context)
 
 
-async def manifest_page(request: Request, details: RepositoryDetails, kind: str, reference: str) -> Response:
+async def manifest_page(request: Request, name: str, kind: str, reference: str) -> Response:
     """A tag's or manifest's JSON, layers, config, platforms and referrers."""
     web = web_of(request)
     tag = reference if kind == "tag" else None
-    view = await web.browse.manifest(details.name, tag, None if tag else reference)
+    view = await web.browse.manifest(name, tag, None if tag else reference)
     if view is None:
         what = f"tag {reference!r}" if tag else f"manifest {reference}"
-        raise PageError(404, f"{details.name} has no {what}.")
+        raise PageError(404, f"There is no {what} in {name!r}, or you may not see it.")
     context = {
-        "repository": details,
+        "name": name,
+        "namespace": name.split("/", 1)[0],
         "view": view,
-        "pull": pull_command(browser_host(request), details.name, tag or view.digest),
+        "pull": pull_command(browser_host(request), name, tag or view.digest),
     }
     return await render(request, "manifest.html", context)
