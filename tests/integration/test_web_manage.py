@@ -264,6 +264,7 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
     plain = signed_in(server, new_user(server))
     assert plain.get("/admin/users").status_code == 403
     assert plain.get("/admin/storage").status_code == 403
+    assert plain.get("/admin/audit").status_code == 403
     assert (
         plain.post(
             "/admin/users", {"username": unique("x"), "password": PASSWORD, "password_again": PASSWORD}
@@ -279,6 +280,10 @@ def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerPro
     assert notice_of(made) == "/admin/users?done=user-created"
     assert name in browser.get("/admin/users").text
     victim = signed_in(server, name)
+    audit = browser.get(f"/admin/audit?action=user-create&target={name}")
+    assert audit.status_code == 200
+    assert re.search(rf'<td>user-create</td>\s*<td class="mono">{name}</td>', audit.text)
+    assert "user:root" in audit.text
     assert notice_of(browser.post(f"/admin/users/{name}/admin", {"admin": "true"}))
     assert "Revoke admin" in browser.get("/admin/users").text
     assert notice_of(browser.post(f"/admin/users/{name}/admin", {"admin": "false"}))

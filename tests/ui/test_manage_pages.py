@@ -267,6 +267,12 @@ def test_the_admin_area_lists_users_and_storage_and_refuses_other_users(
     expect(row).to_contain_text("3")
     expect(page.locator("#namespace-usage").get_by_role("rowheader", name=owner)).to_be_visible()
     screenshot(page, "admin-storage")
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Target").fill(f"{owner}/stored")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#audit-events")).to_contain_text("push")
+    assert unlabelled_controls(page) == []
+    screenshot(page, "admin-audit")
 
     other = browser.new_context(base_url=server.url)
     try:

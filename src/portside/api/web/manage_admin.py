@@ -1,10 +1,12 @@
-"""The administrator area [site admins]: users and storage use.
+"""The administrator area [site admins]: users, storage use and the audit log.
 
 Every page asks a service that checks for a site administrator, so a signed-in user who is not
 one gets ``403`` from the same rule the management API applies.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -22,6 +24,7 @@ from portside.api.web.manage_common import (
     signed_in_page,
 )
 from portside.api.web.pages import web_of
+from portside.auth.management.audit import AuditQuery
 from portside.auth.management.guards import Caller, require_site_admin
 from portside.metadata.usage_store import UsageStore
 from portside.oci.errors import ErrorKind, RegistryError
@@ -30,6 +33,8 @@ from portside.registry.storage_usage import StorageUsageService
 ADMIN = "/admin"
 USERS = ADMIN + "/users"
 STORAGE = ADMIN + "/storage"
+AUDIT = ADMIN + "/audit"
+AUDIT_PAGE = 100
 USER_FIELDS = ("username", "email")
 
 
@@ -102,6 +107,26 @@ async def storage_page(request: Request, caller: Caller) -> Response:
     return await render(request, "manage/admin_storage.html", {"report": report})
 
 
+async def audit_page(request: Request, caller: Caller) -> Response:
+    """GET /admin/audit: who did what, newest first, filtered by actor, action and target, paged."""
+    params = request.query_params
+    filters = {name: params.get(name, "").strip()[: fields.MAX_FIELD] for name in ("actor", "action", "target")}
+    before = params.get("before", "")
+    query = AuditQuery(
+        actor=filters["actor"] or None,
+        action=filters["action"] or None,
+        target=filters["target"] or None,
+        limit=AUDIT_PAGE,
+        before=int(before) if before.isdigit() else None,
+    )
+    page = await services(request).audit.events(caller, query)
+    older = (
+        urlencode({**{k: v for k, v in filters.items() if v}, "before": page.next_before}) if page.next_before else None
+    )
+    context = {"events": page.events, "filters": filters, "older": older}
+    return await render(request, "manage/admin_audit.html", context)
+
+
 def user_path(username: str) -> str:
     """Where a user's admin actions post."""
     return f"{USERS}/{path_part(username)}"
@@ -117,4 +142,5 @@ def admin_routes() -> list[BaseRoute]:
         Route(user + "/admin", signed_in_action(set_admin, users_retry), methods=["POST"]),
         Route(user + "/delete", signed_in_action(delete_user, users_retry), methods=["POST"]),
         Route(STORAGE, signed_in_page(storage_page), methods=["GET"]),
+        Route(AUDIT, signed_in_page(audit_page), methods=["GET"]),
     ]
