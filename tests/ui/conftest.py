@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +133,7 @@ def page(context: BrowserContext) -> Page:
 
 @pytest.fixture(scope="session", autouse=True)
 def screenshot_dir() -> Path:
-    """Where the main pages' screenshots go (a test artifact, not committed)."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    """Where the main pages' screenshots go (a test artifact, not committed); each run overwrites its own."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 
