@@ -222,6 +222,7 @@ def test_only_repository_admins_change_metadata(
     expect(api.patch(f"/repository-metadata/{private}", json={"description": "x"}, auth=bob), 404, "NAME_UNKNOWN")
     expect(api.patch(f"/repository-metadata/{public}", json={"readme": "x" * 300_000}, auth=alice), 400)
     expect(api.patch(f"/repository-metadata/{public}", json={"colour": "red"}, auth=alice), 422)
+    expect(api.patch(f"/repository-metadata/{public}", json={"readme": "a\u0000b"}, auth=alice), 400)
     assert expect(api.get(f"/repository-metadata/{public}"), 200)["description"] is None
     expect(api.patch(f"/repository-metadata/{public}", json={"description": "ok"}, auth=ADMIN), 200)
 

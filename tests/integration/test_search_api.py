@@ -112,6 +112,16 @@ def test_filters_match_exactly(client: httpx.Client) -> None:
     assert names(client, namespace=ns[:-1]) == []
 
 
+def test_odd_labels_never_fail_a_push(client: httpx.Client) -> None:
+    ns = word()
+    repo = f"{ns}/odd"
+    labels = {"nul": "a\u0000b", "long": "x" * 10_000, "k" * 400: "v", "emoji": "\U0001f433 whale"}
+    push_described_image(client, repo, "v1", labels=labels)
+    assert names(client, namespace=ns, label="nul=ab") == [repo]
+    assert names(client, namespace=ns, label="emoji") == [repo]
+    assert names(client, q=f"whale namespace:{ns}") == [repo]
+
+
 def test_exact_then_prefix_then_full_text(client: httpx.Client) -> None:
     ns, term = word(), word()
     exact = f"{ns}/{term}"

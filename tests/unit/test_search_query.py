@@ -148,6 +148,26 @@ def test_image_facets_come_from_annotations_and_the_config() -> None:
     assert facets_of(parsed, b"[]") == [Facet("annotation", "org.opencontainers.image.title", "Web")]
 
 
+def test_nul_characters_never_reach_the_database() -> None:
+    parsed = parse_manifest(
+        manifest(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": DIGEST, "size": 60},
+                "layers": [],
+                "annotations": {"a\u0000b": "c\u0000d"},
+            }
+        ),
+        OCI_MANIFEST,
+    )
+    config = json.dumps({"config": {"Labels": {"x\u0000": "\u0000y"}}}).encode()
+    assert sorted(facets_of(parsed, config), key=lambda f: f.kind) == [
+        Facet("annotation", "ab", "cd"),
+        Facet("label", "x", "y"),
+    ]
+
+
 def test_index_facets_are_its_platforms_and_annotations() -> None:
     parsed = parse_manifest(
         manifest(

@@ -162,6 +162,8 @@ class RepositoryInfoService:
             raise RegistryError(
                 ErrorKind.REQUEST_INVALID, f"the description is longer than {MAX_DESCRIPTION} characters"
             )
+        if any(isinstance(text, str) and "\x00" in text for text in (description, readme)):
+            raise RegistryError(ErrorKind.REQUEST_INVALID, "the description and README may not contain NUL characters")
         if isinstance(readme, str) and len(readme.encode()) > MAX_README_BYTES:
             raise RegistryError(ErrorKind.REQUEST_INVALID, f"the README is larger than {MAX_README_BYTES} bytes")
         if not await self._store.update_text(name, description=description, readme=readme):

@@ -55,7 +55,8 @@ def _platform(os: Any, architecture: Any, variant: Any = None) -> str | None:
 
 
 def _clip(key: str, value: str) -> tuple[str, str]:
-    return key[:MAX_KEY], value[:MAX_VALUE]
+    # PostgreSQL text cannot hold NUL, which JSON strings may; a label must never fail a push.
+    return key.replace("\x00", "")[:MAX_KEY], value.replace("\x00", "")[:MAX_VALUE]
 
 
 def facets_of(manifest: ParsedManifest, config: bytes | None) -> list[Facet]:
