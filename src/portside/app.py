@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from portside.api.management import management_mount
+from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
@@ -32,11 +33,19 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = build_registry(settings)
         app.state.registry = registry
+        if settings.web_ui:
+            from portside.api.web import build_web
+
+            app.state.web = build_web(settings, registry)
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         if settings.gc_interval_seconds > 0:
             jobs.append(Job("gc", settings.gc_interval_seconds, registry.gc.scheduled))
         if settings.retention_interval_seconds > 0:
             jobs.append(Job("retention", settings.retention_interval_seconds, registry.retention.scheduled))
+        # Indexes repositories that predate the search index (migration 0006); cheap when none do.
+        jobs.append(Job("search-backfill", 3600, registry.search_index.backfill))
+        if settings.web_ui:
+            jobs.append(Job("web-session-expiry", 3600, app.state.web.sessions.store.purge_expired))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())
@@ -51,15 +60,18 @@ def build_app(settings: Settings) -> Starlette:
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
         # Last-pulled times (for retention) are buffered per process and written every few seconds.
         pull_flusher = asyncio.create_task(run_every(5.0, registry.pulls.flush))
+        # Pull counts are buffered per process like audit events and written about once a second.
+        pull_counter = asyncio.create_task(run_every(1.0, registry.repository_info.flush_pulls))
         try:
             yield
         finally:
-            for task in (background, audit_flusher, pull_flusher):
+            for task in (background, audit_flusher, pull_flusher, pull_counter):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.audit.flush()
             await registry.pulls.flush()
+            await registry.repository_info.flush_pulls()
             await registry.close()
 
     routes: list[BaseRoute] = [
@@ -67,8 +79,16 @@ def build_app(settings: Settings) -> Starlette:
         Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
         management_mount(),
     ]
+    if settings.docker_search:
+        routes += search_v1_routes()
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
+    if settings.web_ui:
+        # Imported only when on: the registry API never loads the UI's templates.
+        from portside.api.web import web_routes
+
+        # Last, so that /v2, /v1, /token and /api/v1 keep their own handlers.
+        routes += web_routes()
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -13,6 +13,7 @@ from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
 from portside.cli_gc import gc_command, retention_cli
 from portside.cli_lifecycle import immutable_cli, quotas_cli, tags_cli
+from portside.cli_search import search_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
 from portside.registry.services import build_registry, build_token_issuer
@@ -116,6 +117,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(tags_cli, name="tag")
 cli.add_typer(immutable_cli, name="immutable")
 cli.add_typer(quotas_cli, name="quota")
+cli.add_typer(search_cli, name="search")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from portside.auth.tokens import KeyRing
 from portside.config import Settings, load_settings
 from portside.metadata import migrate
 from portside.metadata.accounts_store import Conflict, NotFound
+from portside.metadata.records import RepositoryRecord
 from portside.registry.services import Registry, build_registry
 
 T = TypeVar("T")
@@ -248,9 +249,15 @@ def repo_set(
     data_dir: DataDirOption = None,
 ) -> None:
     """Change a repository's visibility or description."""
-    record = _run(
-        config, data_dir, lambda r: r.accounts.store.update_repository(name, public=public, description=description)
-    )
+
+    async def work(registry: Registry) -> RepositoryRecord:
+        record = await registry.accounts.store.update_repository(name, public=public, description=description)
+        if description is not None:
+            # The description is searchable.
+            await registry.search_index.repository_changed(name)
+        return record
+
+    record = _run(config, data_dir, work)
     typer.echo(json.dumps({"name": record.name, "public": record.public, "description": record.description}))
 
 

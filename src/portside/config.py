@@ -116,6 +116,22 @@ class Settings(BaseSettings):
     retention_interval_seconds: int = Field(
         3600, ge=0, description="How often retention policies are applied (0: only on demand)."
     )
+    web_ui: bool = Field(True, description="Serve the web UI (explore, search, repository pages) at `/`.")
+    docker_search: bool = Field(
+        True,
+        description="Answer `docker search` (`GET /v1/_ping`, `GET /v1/search`); the search API and UI are always on.",
+    )
+    public_signup: bool = Field(
+        False, description="Public mode: anyone may create an account on the web UI's sign-up page."
+    )
+    web_session_hours: int = Field(
+        14 * 24, ge=1, le=24 * 365, description="How long a web UI sign-in lasts (sign-out ends it at once)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Addresses of reverse proxies whose `X-Forwarded-Proto` is believed (e.g. `["127.0.0.1"]`); '
+        "web cookies are `Secure` when the browser's request came over TLS.",
+    )
 
     @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:

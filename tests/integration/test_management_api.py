@@ -60,6 +60,11 @@ EXPECTED_OPERATIONS = {
     "/retention/policies": {"get", "post"},
     "/retention/policies/{policy_id}": {"delete"},
     "/retention/runs": {"get", "post"},
+    "/search": {"get"},
+    "/repository-metadata/{name}": {"get", "patch"},
+    "/stars": {"get"},
+    "/stars/{name}": {"put", "delete"},
+    "/explore/{kind}": {"get"},
 }
 
 

@@ -176,6 +176,7 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
             return head_response(200, headers, record.size, record.media_type)
         await _audit(request, registry, "pull", f"{match.name}:{match.reference}", digest=record.digest)
         registry.pulls.record(match.name, record.digest)
+        registry.repository_info.record_pull(match.name)
         return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
     if request.method == "PUT":
         content = await _read_limited(request, registry.manifests.max_bytes)

@@ -9,7 +9,7 @@ with "database is locked" half-way through a transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +39,9 @@ from portside.metadata.tables import (
     uploads,
 )
 from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
+
+# Work that joins a write transaction: given the connection and a repository's id.
+InTransaction = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -305,11 +308,14 @@ class MetadataStore:
         tag: str | None,
         actor: str | None = None,
         guard: TagGuard | None = None,
+        also: Sequence[InTransaction] = (),
     ) -> None:
         """Store a manifest with its references and, optionally, point a tag at it; all or nothing.
 
         A tag that is created or moved gets a history row in the same transaction; moving a tag
-        that ``guard`` protects raises ``TagLocked`` and stores nothing.
+        that ``guard`` protects raises ``TagLocked`` and stores nothing. ``also`` runs in the same
+        transaction, given the repository's id (the search index uses it, so that a push costs one
+        commit and its index entry is never out of step).
         """
         now = utcnow()
         references = list(references)
@@ -357,6 +363,8 @@ class MetadataStore:
                 await point_tag(
                     conn, self.insert, repository_id, tag, manifest.digest, actor=actor, guard=guard, at=now
                 )
+            for step in also:
+                await step(conn, repository_id)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         """A manifest of ``repository`` by digest."""

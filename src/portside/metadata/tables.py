@@ -326,3 +326,77 @@ gc_runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Index("ix_gc_runs_started", "started_at"),
 )
+
+# Search and repository metadata (migration 0006_search). The repositories table also gains
+# `readme`, `pull_count` and `last_pushed_at` there; on SQLite the full-text index is the FTS5
+# virtual table `search_fts` (rowid = repository id), on PostgreSQL the `document` tsvector of
+# `search_documents` with a GIN index. Both are reached only through text() in search_store.py.
+
+repository_readme = Column("readme", Text, nullable=True)
+repository_pull_count = Column("pull_count", BigInteger, nullable=False, server_default="0")
+repository_star_count = Column("star_count", Integer, nullable=False, server_default="0")
+repository_last_pushed_at = Column("last_pushed_at", DateTime(timezone=True), nullable=True)
+repositories.append_column(repository_readme)
+repositories.append_column(repository_pull_count)
+repositories.append_column(repository_star_count)
+repositories.append_column(repository_last_pushed_at)
+
+# Who starred which repository.
+repository_stars = Table(
+    "repository_stars",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_repository_stars_user", "user_id"),
+)
+
+# What each manifest says about itself, read once at push: kind is "label" (image config
+# Labels), "annotation", "artifact_type" or "platform" (value "os/arch[/variant]").
+manifest_facets = Table(
+    "manifest_facets",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("manifest_digest", String(200), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# The facets of each repository's live content (tagged manifests and the children of tagged
+# indexes), recomputed when tags change; the search filters match exactly against these.
+search_facets = Table(
+    "search_facets",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Index("ix_search_facets_lookup", "kind", "key", "value"),
+)
+
+# One search document per repository; what the full-text index is built from.
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("short_name", String(255), nullable=False),
+    Column("name_terms", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Web UI sessions (migration 0007_web): the id is the SHA-256 of the cookie's secret.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), nullable=True),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from portside.lifecycle.immutability import locked_error
 from portside.metadata.gc_protocol import ReferencesVanished
 from portside.metadata.records import ManifestRecord, Reference
-from portside.metadata.store import MetadataStore
+from portside.metadata.store import InTransaction, MetadataStore
 from portside.metadata.tag_changes import TagGuard, TagLocked
 from portside.oci import media_types as mt
 from portside.oci.digest import Digest, digest_of, looks_like_digest, parse_digest
@@ -40,6 +40,26 @@ def references_of(manifest: ParsedManifest) -> list[Reference]:
     return refs
 
 
+class ManifestListener(Protocol):
+    """Told of every manifest and tag change before the client gets its answer (the search index is one)."""
+
+    async def storing_manifest(
+        self, repository: str, digest: str, manifest: ParsedManifest, tag: str | None
+    ) -> InTransaction | None:
+        """A manifest is about to be stored (and ``tag`` pointed at it, if given).
+
+        What it returns runs inside the transaction that stores the manifest, so that the
+        listener's record commits (or fails) with it; slow work (reading blobs) belongs here,
+        before the transaction.
+        """
+
+    async def manifest_deleted(self, repository: str, digest: str) -> None:
+        """A manifest and the tags pointing at it were deleted."""
+
+    async def tag_deleted(self, repository: str, tag: str) -> None:
+        """A tag was deleted; its manifest stays."""
+
+
 class ManifestService:
     """Reads, writes and deletes of manifests and tags."""
 
@@ -50,12 +70,14 @@ class ManifestService:
         max_bytes: int,
         immutability: ImmutabilityService | None = None,
         quotas: QuotaService | None = None,
+        listeners: tuple[ManifestListener, ...] = (),
     ) -> None:
         self._store = store
         self._blobs = blobs
         self.max_bytes = max_bytes
         self._immutability = immutability
         self._quotas = quotas
+        self._listeners = listeners
 
     async def _guard(self, repository: str) -> TagGuard | None:
         return None if self._immutability is None else await self._immutability.guard_for(repository)
@@ -120,8 +142,19 @@ class ManifestService:
         if self._quotas is not None:
             await self._quotas.check(repository, len(content), record.digest)
         guard = None if tag is None else await self._guard(repository)
+        steps = [
+            await listener.storing_manifest(repository, record.digest, parsed, tag) for listener in self._listeners
+        ]
         try:
-            await self._store.put_manifest(repository, record, references_of(parsed), tag, actor, guard)
+            await self._store.put_manifest(
+                repository,
+                record,
+                references_of(parsed),
+                tag,
+                actor,
+                guard,
+                also=[step for step in steps if step is not None],
+            )
         except TagLocked as exc:
             raise locked_error(exc) from exc
         except ReferencesVanished as exc:
@@ -156,9 +189,13 @@ class ManifestService:
                 digest = parse_digest(reference)
                 if not await self._store.delete_manifest(repository, str(digest), actor, guard):
                     await self._raise_unknown(repository, reference)
+                for listener in self._listeners:
+                    await listener.manifest_deleted(repository, str(digest))
                 return
             validate_tag(reference)
             if not await self._store.delete_tag(repository, reference, actor, guard):
                 await self._raise_unknown(repository, reference)
         except TagLocked as exc:
             raise locked_error(exc) from exc
+        for listener in self._listeners:
+            await listener.tag_deleted(repository, reference)

@@ -21,13 +21,18 @@ from portside.lifecycle.retention import PullRecorder, RetentionService
 from portside.metadata.accounts_store import AccountStore
 from portside.metadata.gc_store import GcStore
 from portside.metadata.lifecycle_store import LifecycleStore
+from portside.metadata.repository_info_store import RepositoryInfoStore
 from portside.metadata.retention_store import RetentionStore
+from portside.metadata.search_store import SearchStore
 from portside.metadata.store import MetadataStore
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
 from portside.registry.manifests import ManifestService
 from portside.registry.referrers import ReferrerService
+from portside.registry.repository_info import RepositoryInfoService
 from portside.registry.uploads import UploadService
+from portside.search.index import SearchIndex
+from portside.search.service import SearchService
 from portside.storage.base import BlobStorage
 from portside.storage.filesystem import FilesystemStorage
 
@@ -56,6 +61,10 @@ class Registry:
     gc: GcService
     retention: RetentionService
     pulls: PullRecorder
+    # Search (#4): queries, the index the manifest service keeps current, and repository metadata.
+    search: SearchService
+    search_index: SearchIndex
+    repository_info: RepositoryInfoService
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -112,7 +121,11 @@ def build_registry(settings: Settings) -> Registry:
     lifecycle_store = LifecycleStore(store)
     immutability = ImmutabilityService(lifecycle_store, accounts, audit)
     quotas = QuotaService(lifecycle_store, settings.default_namespace_quota_bytes, accounts, audit)
-    manifests = ManifestService(store, blobs, settings.max_manifest_bytes, immutability, quotas)
+    search_store = SearchStore(store)
+    search_index = SearchIndex(search_store, store, storage)
+    manifests = ManifestService(
+        store, blobs, settings.max_manifest_bytes, immutability, quotas, listeners=(search_index,)
+    )
     retention_store = RetentionStore(store)
     pulls = PullRecorder(retention_store)
     gc_store = GcStore(store)
@@ -150,4 +163,9 @@ def build_registry(settings: Settings) -> Registry:
         ),
         retention=retention,
         pulls=pulls,
+        search=SearchService(search_store, open_access=settings.auth == "none"),
+        search_index=search_index,
+        repository_info=RepositoryInfoService(
+            RepositoryInfoStore(store), accounts, audit, open_access=settings.auth == "none"
+        ),
     )

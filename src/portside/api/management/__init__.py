@@ -24,6 +24,7 @@ from portside.api.management import (
     permissions,
     repositories,
     robots,
+    search,
     tokens,
     users,
 )
@@ -74,7 +75,7 @@ def build_management_api() -> FastAPI:
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(Exception, on_unexpected_error)
-    for module in (users, tokens, organizations, robots, repositories, permissions, audit):
+    for module in (users, tokens, organizations, robots, repositories, permissions, audit, search):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     for router in lifecycle.ROUTERS:
         api.include_router(router, responses=ERROR_RESPONSES)

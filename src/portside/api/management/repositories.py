@@ -72,9 +72,15 @@ async def get_repository(name: str, caller: AnyCallerDep, services: ServicesDep)
 
 
 @router.patch("/{name:path}", summary="Change visibility or description [repository admin]")
-async def update_repository(name: str, body: RepositoryUpdate, caller: CallerDep, services: ServicesDep) -> Repository:
+async def update_repository(
+    name: str, body: RepositoryUpdate, caller: CallerDep, services: ServicesDep, registry: RegistryDep
+) -> Repository:
     """Make a repository public or private, or describe it."""
-    return _repository(await services.repositories.update(caller, name, body.visibility, body.description))
+    updated = await services.repositories.update(caller, name, body.visibility, body.description)
+    if body.description is not None:
+        # The description is searchable: rebuild the repository's search document.
+        await registry.search_index.repository_changed(name)
+    return _repository(updated)
 
 
 class RepositoryDeleted(BaseModel):

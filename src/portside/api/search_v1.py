@@ -1,0 +1,132 @@
+"""``docker search``: the Docker Registry v1 search API, as the Docker daemon calls it.
+
+The daemon first pings ``GET /v1/_ping`` (it reads ``X-Docker-Registry-Standalone``), then sends
+``GET /v1/search?q=TERM&n=LIMIT`` with ``X-Docker-Token: true``: anonymously, with Basic
+credentials when logged in with a password, or, with an identity token, with a Bearer token it
+got from the token server for ``registry:catalog:search``. All of these work in every ``auth``
+mode; results include only repositories the caller may pull.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from portside.api.access import TokenAccess, authenticate, client_address
+from portside.api.responses import error_response, json_response
+from portside.auth.accounts import LoginThrottled
+from portside.auth.credentials import is_empty_basic, parse_authorization, parse_basic
+from portside.auth.policy import ANONYMOUS
+from portside.auth.tokens import InvalidToken
+from portside.metadata.records import Visibility
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.registry.services import Registry
+from portside.search.query import MAX_PER_PAGE, QueryError, parse_query
+from portside.search.results import SearchPage
+
+log = logging.getLogger("portside.api")
+
+DEFAULT_RESULTS = 25
+STANDALONE = {"X-Docker-Registry-Standalone": "true"}
+
+
+def parse_positive(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
+    """A query parameter that must be a whole number from 1 (to ``maximum``); ``default`` if absent."""
+    if value is None or value == "":
+        return default
+    limit = f" and {maximum}" if maximum else ""
+    # ASCII digits only: str.isdigit also accepts other scripts' digits.
+    if not (value.isascii() and value.isdigit()) or int(value) < 1 or (maximum is not None and int(value) > maximum):
+        message = f"{name} must be a whole number between 1{limit}" if limit else f"{name} must be 1 or more"
+        raise RegistryError(ErrorKind.REQUEST_INVALID, message, {name: value})
+    return int(value)
+
+
+def search_document(page: SearchPage, term: str) -> dict[str, object]:
+    """The JSON body the Docker daemon decodes (``registry.SearchResults``)."""
+    return {
+        "query": term,
+        "num_results": page.total,
+        "num_pages": page.num_pages,
+        "page": page.page,
+        "page_size": page.per_page,
+        "results": [
+            {
+                "name": hit.name,
+                "description": hit.description or "",
+                "star_count": hit.stars,
+                "is_official": False,
+                "is_automated": False,
+            }
+            for hit in page.hits
+        ],
+    }
+
+
+async def _visibility(request: Request, registry: Registry) -> Visibility:
+    """What the caller may see; Basic credentials are accepted in token mode too (the daemon sends them)."""
+    gate = registry.gate
+    authorization = parse_authorization(request.headers.get("authorization"))
+    if gate.mode != "token":
+        return await (await authenticate(request, gate)).visibility()
+    if authorization is None:
+        return registry.accounts.visibility(ANONYMOUS)
+    scheme, parameters = authorization
+    if scheme == "bearer":
+        try:
+            return await TokenAccess(gate.issuer.verify(parameters), registry.accounts).visibility()
+        except InvalidToken as exc:
+            raise RegistryError(
+                ErrorKind.UNAUTHORIZED, f"invalid token: {exc}", headers=gate.challenge(request, [], "invalid_token")
+            ) from exc
+    if scheme == "basic" and is_empty_basic(parameters):
+        return registry.accounts.visibility(ANONYMOUS)
+    credentials = parse_basic(parameters) if scheme == "basic" else None
+    if credentials is None:
+        raise RegistryError(ErrorKind.UNAUTHORIZED, "malformed credentials", headers=gate.challenge(request, []))
+    try:
+        principal = await registry.accounts.authenticate(
+            credentials.username, credentials.password, client_address(request)
+        )
+    except LoginThrottled as exc:
+        raise RegistryError(
+            ErrorKind.TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
+    except PermissionError as exc:
+        raise RegistryError(ErrorKind.UNAUTHORIZED, str(exc), headers=gate.challenge(request, [])) from exc
+    return registry.accounts.visibility(principal)
+
+
+async def ping(request: Request) -> Response:
+    """``GET /v1/_ping``: tells the daemon this is a standalone registry (it then sends Basic credentials)."""
+    return json_response(True, STANDALONE)
+
+
+async def search(request: Request) -> Response:
+    """``GET /v1/search?q=&n=&page=``: repositories matching ``q``, ``n`` (1 to 100, default 25) per page."""
+    registry: Registry = request.app.state.registry
+    try:
+        params = request.query_params
+        term = params.get("q", "")
+        per_page = parse_positive(params.get("n"), "n", DEFAULT_RESULTS, MAX_PER_PAGE)
+        page_number = parse_positive(params.get("page"), "page", 1)
+        try:
+            query = parse_query(term, page=page_number, per_page=per_page)
+        except QueryError as exc:
+            raise RegistryError(ErrorKind.REQUEST_INVALID, str(exc), {"q": term}) from exc
+        visible = await _visibility(request, registry)
+        page = await registry.search.search_visible(visible, query)
+        return json_response(search_document(page, term), STANDALONE)
+    except RegistryError as error:
+        return error_response(error, request.method)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+
+
+def search_v1_routes() -> list[BaseRoute]:
+    """The v1 routes ``docker search`` uses."""
+    return [Route("/v1/_ping", ping, methods=["GET", "HEAD"]), Route("/v1/search", search, methods=["GET"])]

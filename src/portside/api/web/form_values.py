@@ -1,0 +1,90 @@
+"""Reading the values of the signed-in pages' HTML forms. Pure: no I/O.
+
+Bad values raise ``RegistryError(REQUEST_INVALID)`` with a message fit to show next to the form;
+what makes a name, a password or a grant valid stays the management services' business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from portside.auth.roles import Role
+from portside.oci.errors import ErrorKind, RegistryError
+
+ROLE_CHOICES = ("pull", "push", "delete", "admin")
+VISIBILITY_CHOICES = ("public", "private")
+SUBJECT_KINDS = ("user", "team", "robot")
+# Longest text accepted from one form field; longer input is refused, never cut short.
+MAX_FIELD = 1024
+MAX_LONG_FIELD = 256 * 1024
+
+
+def text(form: Mapping[str, object], name: str, *, limit: int = MAX_FIELD) -> str:
+    """A text field, stripped of surrounding blanks ("" when absent)."""
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{name} must be text")
+    if len(value) > limit:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{name} is longer than {limit} characters")
+    return value.strip()
+
+
+def required(form: Mapping[str, object], name: str, label: str) -> str:
+    """A text field that must not be empty."""
+    value = text(form, name)
+    if not value:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{label} is required")
+    return value
+
+
+def checkbox(form: Mapping[str, object], name: str) -> bool:
+    """True when a checkbox (or a hidden "true"/"on" field) was sent."""
+    return text(form, name).lower() in {"on", "true", "1", "yes"}
+
+
+def role(form: Mapping[str, object], name: str = "role") -> Role:
+    """A role picked from pull, push, delete or admin."""
+    value = text(form, name).lower()
+    if value not in ROLE_CHOICES:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, "choose a role: pull, push, delete or admin")
+    return Role.parse(value)
+
+
+def expiry_days(form: Mapping[str, object], name: str = "expires_in_days") -> int | None:
+    """Days until a token expires; empty means never (the service checks the range)."""
+    value = text(form, name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, "expiry must be a whole number of days, or empty") from None
+
+
+def visibility(form: Mapping[str, object], name: str = "visibility") -> str:
+    """public or private."""
+    value = text(form, name).lower()
+    if value not in VISIBILITY_CHOICES:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, "visibility is public or private")
+    return value
+
+
+def subject(form: Mapping[str, object]) -> str:
+    """A grant subject from a kind picker and a name (``team`` + ``acme/devs`` -> ``team:acme/devs``).
+
+    A name typed with its kind (``robot:acme+ci``) is taken as it is; the grant service parses it.
+    """
+    kind = text(form, "subject_kind").lower()
+    name = required(form, "subject_name", "who (a user, team or robot name)")
+    if ":" in name:
+        return name
+    if kind not in SUBJECT_KINDS:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, "choose whether the grant is for a user, a team or a robot")
+    return f"{kind}:{name}"
+
+
+def identifier(value: str, label: str) -> int:
+    """A numeric id from a URL path."""
+    if not value.isdigit():
+        raise RegistryError(ErrorKind.NAME_UNKNOWN, f"no {label} {value!r}")
+    return int(value)

@@ -1,0 +1,168 @@
+"""Repository settings [repository admins]: visibility, description, README and permissions.
+
+Reached from the repository page at ``/r/<name>/-/settings``. The grant service checks the
+admin role before anything is shown; every change goes through the management services.
+Deleting a repository is not offered: no management service deletes repositories yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from portside.api.web import form_values as fields
+from portside.api.web.formatting import repository_path
+from portside.api.web.manage_common import (
+    form_values,
+    render,
+    see_other,
+    services,
+    signed_in_action,
+    signed_in_page,
+)
+from portside.api.web.pages import web_of
+from portside.auth.management.guards import Caller
+from portside.oci.errors import ErrorKind, RegistryError
+from portside.registry.repository_info import MAX_DESCRIPTION, RepositoryInfoService
+
+SETTINGS = "/-/settings"
+FORM_FIELDS = ("description", "readme", "subject_kind", "subject_name", "role")
+
+
+def settings_path(name: str) -> str:
+    """A repository's settings page."""
+    return repository_path(name) + SETTINGS
+
+
+async def settings_view(
+    request: Request,
+    caller: Caller,
+    *,
+    error: str | None = None,
+    section: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The settings forms, filled with the repository's current values (or what was typed)."""
+    name = request.path_params["name"]
+    management = services(request)
+    # The grant service asks for the admin role first: 404 for a repository the caller may not
+    # see, 403 for one they may see but not administer.
+    grants = await management.grants.list_on(caller, "repository", name)
+    info = await management.repositories.get(caller, name)
+    details = await repository_info(request).get(caller.principal, name)
+    current = {
+        "description": details.description or "",
+        "readme": details.readme or "",
+        "role": "pull",
+        "subject_kind": "user",
+    }
+    context = {
+        "repository": info,
+        "grants": grants,
+        "base": settings_path(name),
+        "repository_link": repository_path(name),
+        "roles": fields.ROLE_CHOICES,
+        "subject_kinds": fields.SUBJECT_KINDS,
+        "max_description": MAX_DESCRIPTION,
+        "error": error,
+        "error_section": section,
+        "values": {**current, **(values or {})},
+    }
+    return await render(request, "manage/repository_settings.html", context, status)
+
+
+async def settings_page(request: Request, caller: Caller) -> Response:
+    """GET /r/{name}/-/settings."""
+    return await settings_view(request, caller)
+
+
+def repository_info(request: Request) -> RepositoryInfoService:
+    """The repository metadata service (description, README), which keeps the search index current."""
+    return web_of(request).registry.repository_info
+
+
+async def save_visibility(request: Request, caller: Caller, form: FormData) -> str:
+    """Make the repository public or private."""
+    name = request.path_params["name"]
+    await services(request).repositories.update(caller, name, fields.visibility(form), None)
+    return "visibility-saved"
+
+
+async def save_description(request: Request, caller: Caller, form: FormData) -> str:
+    """A short description (empty clears it); through the metadata service so search sees it at once."""
+    name = request.path_params["name"]
+    description = fields.text(form, "description", limit=MAX_DESCRIPTION)
+    await repository_info(request).update(
+        caller.principal, name, description=description or None, address=caller.address
+    )
+    return "description-saved"
+
+
+async def save_readme(request: Request, caller: Caller, form: FormData) -> str:
+    """The README in Markdown (empty removes it); rendered and sanitised on the repository page."""
+    name = request.path_params["name"]
+    readme = fields.text(form, "readme", limit=fields.MAX_LONG_FIELD)
+    await repository_info(request).update(caller.principal, name, readme=readme or None, address=caller.address)
+    return "readme-saved"
+
+
+async def save_grant(request: Request, caller: Caller, form: FormData) -> str:
+    """Grant a role to a user, team or robot (replacing the role it had)."""
+    name = request.path_params["name"]
+    await services(request).grants.set_on(caller, "repository", name, fields.subject(form), fields.role(form))
+    return "grant-saved"
+
+
+async def remove_grant(request: Request, caller: Caller, form: FormData) -> str:
+    """Take a subject's grant away."""
+    name = request.path_params["name"]
+    subject = fields.required(form, "subject", "whose permission")
+    await services(request).grants.remove_from(caller, "repository", name, subject)
+    return "grant-removed"
+
+
+SettingsAction = Callable[[Request, Caller, FormData], Awaitable[str]]
+
+ACTIONS: dict[str, tuple[SettingsAction, str]] = {
+    "visibility": (save_visibility, "visibility"),
+    "description": (save_description, "description"),
+    "readme": (save_readme, "readme"),
+    "grant": (save_grant, "permissions"),
+    "remove-grant": (remove_grant, "permissions"),
+}
+
+
+async def settings_action(request: Request, caller: Caller, form: FormData) -> Response:
+    """POST /r/{name}/-/settings/{action}: one change, then back to the settings page."""
+    action = ACTIONS.get(request.path_params["action"])
+    if action is None:
+        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
+    done = await action[0](request, caller, form)
+    return see_other(settings_path(request.path_params["name"]), done)
+
+
+async def settings_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
+    """The settings page again, with the refusal next to the form that was sent."""
+    action = ACTIONS.get(request.path_params["action"])
+    section = action[1] if action else None
+    values = form_values(form, *FORM_FIELDS)
+    return await settings_view(
+        request, caller, error=error.message, section=section, values=values, status=error.status
+    )
+
+
+def repository_settings_routes() -> list[BaseRoute]:
+    """The settings pages; registered before the repository pages' catch-all ``/r/...`` route."""
+    return [
+        Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_page), methods=["GET"]),
+        Route(
+            "/r/{name:path}" + SETTINGS + "/{action}",
+            signed_in_action(settings_action, settings_retry),
+            methods=["POST"],
+        ),
+    ]

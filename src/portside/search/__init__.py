@@ -1,0 +1,1 @@
+"""Search: the repository index (kept in step with pushes and deletes) and the queries over it."""
