@@ -6,12 +6,14 @@ holding a tag that an immutable rule protects is not deleted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from portside.auth.accounts import AccountService
 from portside.auth.audit import AuditLog
 from portside.auth.management.guards import Caller, not_found, require_repository_role
 from portside.auth.roles import Role
+from portside.lifecycle.changes import RepositoryChanged, announce
 from portside.lifecycle.immutability import ImmutabilityService, matching_rule
 from portside.metadata.lifecycle_store import LifecycleStore
 from portside.metadata.store import MetadataStore
@@ -40,6 +42,7 @@ class RepositoryDeletes:
         accounts: AccountService,
         audit: AuditLog,
         enabled: bool,
+        changed: Sequence[RepositoryChanged] = (),
     ) -> None:
         self._metadata = metadata
         self._store = store
@@ -47,6 +50,7 @@ class RepositoryDeletes:
         self._accounts = accounts
         self._audit = audit
         self.enabled = enabled
+        self._changed = changed
 
     async def delete(self, caller: Caller, repository: str) -> RepositoryDeleted:
         """Delete a repository [delete role]."""
@@ -75,5 +79,6 @@ class RepositoryDeletes:
         counts = await self._store.delete_repository(repository)
         if counts is None:
             raise not_found(f"no repository {repository!r}")
+        await announce(self._changed, repository)
         await self._audit.record_now(actor, "repository-delete", repository, address, **counts)
         return RepositoryDeleted(repository, counts["tags"], counts["manifests"], counts["blob_links"])

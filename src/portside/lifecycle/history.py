@@ -3,7 +3,7 @@ makes it; here it is listed, and a tag is pointed back at a digest it had within
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,6 +11,7 @@ from portside.auth.accounts import AccountService
 from portside.auth.audit import AuditLog
 from portside.auth.management.guards import Caller, not_found, require_repository_role
 from portside.auth.roles import Role
+from portside.lifecycle.changes import RepositoryChanged, announce
 from portside.lifecycle.immutability import ImmutabilityService, locked_error
 from portside.metadata.lifecycle_store import LifecycleStore, RestoreRefused
 from portside.metadata.store import utcnow
@@ -73,12 +74,14 @@ class HistoryService:
         accounts: AccountService,
         audit: AuditLog,
         window: timedelta,
+        changed: Sequence[RepositoryChanged] = (),
     ) -> None:
         self._store = store
         self._immutability = immutability
         self._accounts = accounts
         self._audit = audit
         self.window = window
+        self._changed = changed
 
     async def history_of(self, repository: str, tag: str | None = None, limit: int = 100) -> HistoryView:
         """History of one tag, or of every tag, newest first; ``NAME_UNKNOWN`` if there is no repository."""
@@ -124,6 +127,7 @@ class HistoryService:
             ) from exc
         changed = previous != digest
         if changed:
+            await announce(self._changed, repository)
             await self._audit.record_now(
                 actor, "tag-restore", f"{repository}:{tag}", address, digest=digest, previous=previous
             )

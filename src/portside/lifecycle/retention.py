@@ -11,6 +11,7 @@ collection.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from portside.auth.management.guards import (
     require_site_admin,
 )
 from portside.auth.roles import Role
+from portside.lifecycle.changes import RepositoryChanged, announce
 from portside.lifecycle.immutability import ImmutabilityService, matching_rule, validate_pattern
 from portside.lifecycle.retention_policy import Policy, RepositoryFacts, Selection, select_removals
 from portside.metadata.gc_store import GcStore
@@ -83,6 +85,7 @@ class RetentionService:
         accounts: AccountService,
         audit: AuditLog,
         pulls: PullRecorder,
+        changed: Sequence[RepositoryChanged] = (),
     ) -> None:
         self._store = store
         self._store_tags = metadata
@@ -91,6 +94,7 @@ class RetentionService:
         self._accounts = accounts
         self._audit = audit
         self._pulls = pulls
+        self._changed = changed
 
     # Management
 
@@ -238,6 +242,8 @@ class RetentionService:
             ):
                 continue
             removed.append({"repository": repository, "kind": "manifest", "reference": digest})
+        if removed and not dry_run:
+            await announce(self._changed, repository)
         return removed
 
     async def _delete_tag(self, repository: str, tag: str, digest: str, guard: TagGuard | None) -> bool:

@@ -253,11 +253,18 @@ class SearchStore:
             if repository_id is not None:
                 await refresh_document(conn, self.dialect, repository_id)
 
-    async def forget_repository(self, repository_id: int) -> None:
-        """Remove a deleted repository's full-text row (the other tables cascade)."""
-        if self.dialect == "sqlite":
-            async with self._store.writing() as conn:
-                await conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": repository_id})
+    async def refresh_or_forget(self, repository: str) -> None:
+        """Rebuild a repository's document, or drop full-text rows left by deleted repositories.
+
+        On PostgreSQL the document rows cascade with their repository; SQLite's FTS5 table has no
+        foreign key, so its rows without a repository are removed here.
+        """
+        async with self._store.writing() as conn:
+            repository_id = await self._store.repository_id(conn, repository)
+            if repository_id is not None:
+                await refresh_document(conn, self.dialect, repository_id)
+            elif self.dialect == "sqlite":
+                await conn.execute(text("DELETE FROM search_fts WHERE rowid NOT IN (SELECT id FROM repositories)"))
 
     async def unindexed_repositories(self) -> list[str]:
         """Names of repositories without a search document (created before migration 0006, say)."""

@@ -129,7 +129,10 @@ def build_registry(settings: Settings) -> Registry:
     retention_store = RetentionStore(store)
     pulls = PullRecorder(retention_store)
     gc_store = GcStore(store)
-    retention = RetentionService(retention_store, store, gc_store, immutability, accounts, audit, pulls)
+    changed = (search_index.repository_changed,)
+    retention = RetentionService(
+        retention_store, store, gc_store, immutability, accounts, audit, pulls, changed=changed
+    )
     return Registry(
         settings=settings,
         store=store,
@@ -144,11 +147,11 @@ def build_registry(settings: Settings) -> Registry:
         gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
         immutability=immutability,
         history=HistoryService(
-            lifecycle_store, immutability, accounts, audit, timedelta(days=settings.tag_history_days)
+            lifecycle_store, immutability, accounts, audit, timedelta(days=settings.tag_history_days), changed
         ),
         quotas=quotas,
         repository_deletes=RepositoryDeletes(
-            store, lifecycle_store, immutability, accounts, audit, settings.delete_enabled
+            store, lifecycle_store, immutability, accounts, audit, settings.delete_enabled, changed
         ),
         gc=GcService(
             gc_store,

@@ -59,8 +59,8 @@ class SearchIndex:
         await self._store.refresh(repository)
 
     async def repository_changed(self, repository: str) -> None:
-        """Its description or README changed."""
-        await self._store.refresh(repository)
+        """Its description, README or tags changed (a restore, retention), or it was deleted."""
+        await self._store.refresh_or_forget(repository)
 
     async def reindex(self, repository: str) -> int:
         """Re-read every manifest (and image config) of a repository and rebuild its index entry; how many manifests."""
