@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -18,10 +19,15 @@ ADMIN, PASSWORD = "admin", "admin-password-1"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Basic auth, a first administrator, loopback trusted as a TLS-terminating proxy, sign-up off."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Basic auth, a first administrator, loopback trusted as a TLS-terminating proxy, sign-up off.
+
+    Sessions are rows: on SQLite and on PostgreSQL.
+    """
     env = auth_env("basic", admin_username=ADMIN, admin_password=PASSWORD, trusted_proxies='["127.0.0.1"]')
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     process = ServerProcess(tmp_path_factory.mktemp("web-sessions") / "data", workers=1, env=env).start()
     yield process
     process.stop()
@@ -146,3 +152,15 @@ def test_private_repository_is_a_404_like_a_missing_one_and_user_text_is_escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in shown.text
     assert "<script>alert(1)" not in shown.text
     assert "script-src 'self'" in shown.headers["content-security-policy"]
+
+
+def test_deleting_a_user_ends_their_sessions(browser: httpx.Client, server: ServerProcess) -> None:
+    name = f"leaver{uuid.uuid4().hex[:8]}"
+    made = httpx.post(
+        f"{server.url}/api/v1/users", json={"username": name, "password": "leaver-password"}, auth=(ADMIN, PASSWORD)
+    )
+    assert made.status_code == 201, made.text
+    assert sign_in(browser, name, "leaver-password").status_code == 303
+    assert "Sign out" in browser.get("/").text
+    assert httpx.delete(f"{server.url}/api/v1/users/{name}", auth=(ADMIN, PASSWORD)).status_code == 204
+    assert "Sign out" not in browser.get("/").text

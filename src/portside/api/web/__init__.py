@@ -60,7 +60,7 @@ def build_web(settings: Settings, registry: Registry) -> WebUI:
         timedelta(hours=settings.web_session_hours),
     )
     browse = BrowseService(registry.store, registry.blobs, registry.referrers)
-    return WebUI(settings, registry, sessions, template_environment(), browse, extras={})
+    return WebUI(settings, registry, sessions, template_environment(), browse)
 
 
 def web_routes() -> list[BaseRoute]:

@@ -58,8 +58,6 @@ class WebUI:
     sessions: WebSessions
     templates: Environment
     browse: BrowseService
-    # Extra services other features hang here (e.g. search), by name.
-    extras: dict[str, Any]
 
     def secure_request(self, request: Request) -> bool:
         """True if the browser reached us over TLS (directly, or through a trusted proxy)."""
