@@ -293,12 +293,20 @@ class SearchStore:
             return list((await conn.execute(query)).scalars())
 
     async def replace_facets(self, repository: str, facets: dict[str, list[Facet]]) -> None:
-        """Set every manifest's facets anew (by digest) and rebuild the document, in one transaction."""
+        """Set these manifests' facets anew (by digest) and rebuild the document, in one transaction."""
         async with self._store.writing() as conn:
             repository_id = await self._store.repository_id(conn, repository)
             if repository_id is None:
                 return
-            await conn.execute(delete(manifest_facets).where(manifest_facets.c.repository_id == repository_id))
+            # Only the manifests that were re-read: a push landing meanwhile keeps what it recorded.
+            digests = sorted(facets)
+            for start in range(0, len(digests), 500):
+                await conn.execute(
+                    delete(manifest_facets).where(
+                        manifest_facets.c.repository_id == repository_id,
+                        manifest_facets.c.manifest_digest.in_(digests[start : start + 500]),
+                    )
+                )
             rows = [
                 {
                     "repository_id": repository_id,
