@@ -129,8 +129,8 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description='Addresses of reverse proxies whose `X-Forwarded-Proto` is believed (e.g. `["127.0.0.1"]`); '
-        "web cookies are `Secure` when the browser's request came over TLS.",
+        description="Addresses of reverse proxies whose `X-Forwarded-Proto`/`-Host` the web UI believes (e.g. "
+        '`["127.0.0.1"]`); web cookies are `Secure` when the browser\'s request came over TLS.',
     )
 
     @field_serializer("s3_secret_access_key", "admin_password", when_used="json")

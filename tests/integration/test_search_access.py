@@ -202,6 +202,10 @@ def test_readme_is_rendered_sanitised_and_searchable(
     assert hit["description"] == f"Serves {description_word}"
     # docker search shows the description.
     assert docker_search(server, description_word).json()["results"][0]["description"] == f"Serves {description_word}"
+    audit = expect(api.get("/audit", params={"action": "metadata-change", "target": public}, auth=ADMIN), 200)
+    assert [(e["actor"], e["detail"]["fields"]) for e in audit["events"]] == [
+        (f"user:{alice[0]}", ["description", "readme"])
+    ]
     # Only omitted fields stay; null clears.
     body = expect(api.patch(f"/repository-metadata/{public}", json={"readme": None}, auth=alice), 200)
     assert (body["readme"], body["readme_html"], body["description"]) == (None, "", f"Serves {description_word}")

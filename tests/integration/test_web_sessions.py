@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -18,10 +19,15 @@ ADMIN, PASSWORD = "admin", "admin-password-1"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Basic auth, a first administrator, loopback trusted as a TLS-terminating proxy, sign-up off."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Basic auth, a first administrator, loopback trusted as a TLS-terminating proxy, sign-up off.
+
+    Sessions are rows: on SQLite and on PostgreSQL.
+    """
     env = auth_env("basic", admin_username=ADMIN, admin_password=PASSWORD, trusted_proxies='["127.0.0.1"]')
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     process = ServerProcess(tmp_path_factory.mktemp("web-sessions") / "data", workers=1, env=env).start()
     yield process
     process.stop()
@@ -146,3 +152,51 @@ def test_private_repository_is_a_404_like_a_missing_one_and_user_text_is_escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in shown.text
     assert "<script>alert(1)" not in shown.text
     assert "script-src 'self'" in shown.headers["content-security-policy"]
+
+
+def test_deleting_a_user_ends_their_sessions(browser: httpx.Client, server: ServerProcess) -> None:
+    name = f"leaver{uuid.uuid4().hex[:8]}"
+    made = httpx.post(
+        f"{server.url}/api/v1/users", json={"username": name, "password": "leaver-password"}, auth=(ADMIN, PASSWORD)
+    )
+    assert made.status_code == 201, made.text
+    assert sign_in(browser, name, "leaver-password").status_code == 303
+    assert "Sign out" in browser.get("/").text
+    assert httpx.delete(f"{server.url}/api/v1/users/{name}", auth=(ADMIN, PASSWORD)).status_code == 204
+    assert "Sign out" not in browser.get("/").text
+
+
+def test_pull_commands_name_the_host_a_trusted_proxy_forwards(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, auth=(ADMIN, PASSWORD), timeout=30) as admin:
+        push_image(admin, "admin/proxied")
+        assert admin.patch("/api/v1/repositories/admin/proxied", json={"visibility": "public"}).status_code == 200
+    direct = httpx.get(f"{server.url}/r/admin/proxied")
+    assert f"docker pull {server.host}/admin/proxied:latest" in direct.text
+    proxied = httpx.get(f"{server.url}/r/admin/proxied", headers={"X-Forwarded-Host": "registry.example.org"})
+    assert "docker pull registry.example.org/admin/proxied:latest" in proxied.text
+
+
+def test_repeated_wrong_passwords_are_throttled_with_a_message(browser: httpx.Client, server: ServerProcess) -> None:
+    name = f"guessed{uuid.uuid4().hex[:8]}"
+    made = httpx.post(
+        f"{server.url}/api/v1/users", json={"username": name, "password": "the-real-password"}, auth=(ADMIN, PASSWORD)
+    )
+    assert made.status_code == 201, made.text
+    statuses = [sign_in(browser, name, f"guess-{n}").status_code for n in range(11)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    throttled = sign_in(browser, name, "the-real-password")
+    assert throttled.status_code == 429
+    assert "Too many failed attempts" in throttled.text
+    assert "portside_session" not in browser.cookies
+
+
+def test_an_anonymous_post_goes_to_sign_in_and_back_to_the_page_it_came_from(
+    browser: httpx.Client, server: ServerProcess
+) -> None:
+    token = form_token(browser, "/sign-in")
+    referer = f"{server.url}/r/admin/shown"
+    data = {"csrf_token": token, "star": "1"}
+    response = browser.post("/r/admin/shown/-/star", data=data, headers={"Referer": referer})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fr%2Fadmin%2Fshown"

@@ -265,3 +265,16 @@ def test_pages_fit_a_phone_screen(browser: Browser, site: Site) -> None:
             screenshot(page, name)
     finally:
         phone.close()
+
+
+def test_a_signed_in_user_stars_and_unstars_a_repository(page: Page, site: Site) -> None:
+    page.goto("/r/bob/tool")
+    expect(page.get_by_role("button", name="Star")).to_have_count(0)
+    sign_in(page, BOB, BOB_PASSWORD)
+    page.goto("/r/bob/tool")
+    page.get_by_role("button", name="☆ Star").click()
+    expect(page.get_by_role("button", name="★ Starred")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("p.meta").first).to_contain_text("★ 1 ·")
+    page.get_by_role("button", name="★ Starred").click()
+    expect(page.get_by_role("button", name="☆ Star")).to_be_visible()
+    expect(page.locator("p.meta").first).to_contain_text("★ 0 ·")

@@ -75,6 +75,8 @@ def test_paths_keep_slashes_of_names_and_escape_the_rest() -> None:
         ("acme/app/-/tag/.hidden", None),
         ("acme/app/-/manifest/not-a-digest", None),
         ("acme/app/-/settings", None),
+        ("acme/app/-/star", RepositoryTarget("acme/app", "star")),
+        ("acme/app/-/star/x", None),
         ("acme//app", None),
     ],
 )

@@ -2,7 +2,8 @@
 
 SQLite (the embedded default) uses the FTS5 virtual table ``search_fts``; PostgreSQL the generated
 ``tsvector`` column ``search_documents.document`` with a GIN index (migration 0006_search). The
-dialect-specific SQL is confined to :func:`_text_match`; everything else is shared SQLAlchemy Core.
+dialect-specific SQL is confined to :func:`_text_match` and the migration (which keeps ``search_fts``
+in step with ``search_documents`` by triggers); everything else is shared SQLAlchemy Core.
 
 Documents are rebuilt per repository by :func:`refresh_document`, inside the write transaction
 of whatever changed the repository, so a search right after a push's ``201`` already sees it.
@@ -11,17 +12,20 @@ of whatever changed the repository, so a search right after a push's ``201`` alr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Float,
     Integer,
+    Text,
     and_,
     case,
     column,
     delete,
     exists,
     func,
+    literal,
     or_,
     select,
     text,
@@ -70,20 +74,30 @@ def _namespace_condition(namespace: str) -> Any:
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
 
 
-async def refresh_document(conn: AsyncConnection, dialect: str, repository_id: int) -> None:
-    """Rebuild one repository's search document and live facets from what the database holds now."""
-    # FOR UPDATE (PostgreSQL only) serialises concurrent refreshes of one repository.
-    repo = (
-        await conn.execute(
-            select(repositories.c.name, repositories.c.description, repositories.c.readme)
+async def refresh_document(
+    conn: AsyncConnection, dialect: str, repository_id: int, pushed_at: datetime | None = None
+) -> None:
+    """Rebuild one repository's search document and live facets from what the database holds now.
+
+    With ``pushed_at``, also note it as the repository's last push (in the same statement).
+    """
+    # The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
+    columns = (repositories.c.name, repositories.c.description, repositories.c.readme)
+    if pushed_at is not None:
+        statement: Any = (
+            update(repositories)
             .where(repositories.c.id == repository_id)
-            .with_for_update()
+            .values(last_pushed_at=pushed_at)
+            .returning(*columns)
         )
-    ).first()
+    else:
+        statement = select(*columns).where(repositories.c.id == repository_id).with_for_update()
+    repo = (await conn.execute(statement)).first()
     if repo is None:
         return
-    tag_names = list((await conn.execute(select(tags.c.name).where(tags.c.repository_id == repository_id))).scalars())
-    # Live content: tagged manifests and the children of tagged indexes.
+    # Facets of the live content: tagged manifests and the children of tagged indexes. The rest
+    # is done by the database (no rows travel), in as few statements as possible: on SQLite each
+    # statement is a hop to the writer thread.
     tagged = select(tags.c.digest.label("digest")).where(tags.c.repository_id == repository_id)
     children = (
         select(manifest_references.c.target_digest.label("digest"))
@@ -99,31 +113,38 @@ async def refresh_document(conn: AsyncConnection, dialect: str, repository_id: i
         .where(manifest_references.c.repository_id == repository_id, manifest_references.c.kind == "manifest")
     )
     live = union(tagged, children).subquery()
-    rows = (
-        await conn.execute(
-            select(manifest_facets.c.kind, manifest_facets.c.key, manifest_facets.c.value)
+    await conn.execute(delete(search_facets).where(search_facets.c.repository_id == repository_id))
+    await conn.execute(
+        search_facets.insert().from_select(
+            ["repository_id", "kind", "key", "value"],
+            select(
+                literal(repository_id, Integer),
+                manifest_facets.c.kind,
+                func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
+                func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
+            )
             .where(
                 manifest_facets.c.repository_id == repository_id,
                 manifest_facets.c.manifest_digest.in_(select(live.c.digest)),
             )
-            .distinct()
+            .distinct(),
         )
-    ).all()
-    facets = {(row.kind, row.key[:MAX_FACET_KEY], row.value[:MAX_FACET_VALUE]): None for row in rows}
-    await conn.execute(delete(search_facets).where(search_facets.c.repository_id == repository_id))
-    if facets:
-        await conn.execute(
-            search_facets.insert(),
-            [{"repository_id": repository_id, "kind": k, "key": key, "value": v} for k, key, v in facets],
-        )
-    body = "\n".join(
-        [
-            repo.readme or "",
-            " ".join(sorted(tag_names)),
-            *(f"{key} {value}".strip() for _kind, key, value in sorted(facets)),
-        ]
     )
-    values = {
+    tag_words = (
+        select(func.aggregate_strings(tags.c.name, " ")).where(tags.c.repository_id == repository_id).scalar_subquery()
+    )
+    facet_words = (
+        select(func.aggregate_strings(search_facets.c.key + " " + search_facets.c.value, "\n"))
+        .where(search_facets.c.repository_id == repository_id)
+        .scalar_subquery()
+    )
+    body = (
+        literal((repo.readme or "") + "\n", Text)
+        + func.coalesce(tag_words, "")
+        + literal("\n", Text)
+        + func.coalesce(facet_words, "")
+    )
+    values: dict[str, Any] = {
         "name": repo.name.lower(),
         "short_name": repo.name.lower().rsplit("/", 1)[-1],
         "name_terms": name_terms(repo.name),
@@ -131,18 +152,14 @@ async def refresh_document(conn: AsyncConnection, dialect: str, repository_id: i
         "body": body,
         "updated_at": utcnow(),
     }
-    # One statement each: on SQLite every statement is a hop to the writer thread.
+    # On SQLite, triggers on search_documents keep the FTS5 table in step (migration 0006_search).
     upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(search_documents)
     await conn.execute(
         upsert.values(repository_id=repository_id, **values).on_conflict_do_update(
-            index_elements=[search_documents.c.repository_id], set_=values
+            index_elements=[search_documents.c.repository_id],
+            set_={key: upsert.excluded[key] for key in values},
         )
     )
-    if dialect == "sqlite":
-        await conn.execute(
-            text("INSERT OR REPLACE INTO search_fts (rowid, name_terms, description, body) VALUES (:id, :n, :d, :b)"),
-            {"id": repository_id, "n": values["name_terms"], "d": values["description"], "b": body},
-        )
 
 
 def _text_match(dialect: str, terms: Sequence[str]) -> Any:
@@ -225,11 +242,12 @@ class SearchStore:
                     .values([{"repository_id": repository_id, "manifest_digest": digest, **row} for row in rows])
                     .on_conflict_do_nothing()
                 )
-            await conn.execute(
-                update(repositories).where(repositories.c.id == repository_id).values(last_pushed_at=utcnow())
-            )
             if tagged:
-                await refresh_document(conn, self.dialect, repository_id)
+                await refresh_document(conn, self.dialect, repository_id, pushed_at=utcnow())
+            else:
+                await conn.execute(
+                    update(repositories).where(repositories.c.id == repository_id).values(last_pushed_at=utcnow())
+                )
 
         return record
 
@@ -253,19 +271,6 @@ class SearchStore:
             if repository_id is not None:
                 await refresh_document(conn, self.dialect, repository_id)
 
-    async def refresh_or_forget(self, repository: str) -> None:
-        """Rebuild a repository's document, or drop full-text rows left by deleted repositories.
-
-        On PostgreSQL the document rows cascade with their repository; SQLite's FTS5 table has no
-        foreign key, so its rows without a repository are removed here.
-        """
-        async with self._store.writing() as conn:
-            repository_id = await self._store.repository_id(conn, repository)
-            if repository_id is not None:
-                await refresh_document(conn, self.dialect, repository_id)
-            elif self.dialect == "sqlite":
-                await conn.execute(text("DELETE FROM search_fts WHERE rowid NOT IN (SELECT id FROM repositories)"))
-
     async def unindexed_repositories(self) -> list[str]:
         """Names of repositories without a search document (created before migration 0006, say)."""
         query = (
@@ -288,12 +293,20 @@ class SearchStore:
             return list((await conn.execute(query)).scalars())
 
     async def replace_facets(self, repository: str, facets: dict[str, list[Facet]]) -> None:
-        """Set every manifest's facets anew (by digest) and rebuild the document, in one transaction."""
+        """Set these manifests' facets anew (by digest) and rebuild the document, in one transaction."""
         async with self._store.writing() as conn:
             repository_id = await self._store.repository_id(conn, repository)
             if repository_id is None:
                 return
-            await conn.execute(delete(manifest_facets).where(manifest_facets.c.repository_id == repository_id))
+            # Only the manifests that were re-read: a push landing meanwhile keeps what it recorded.
+            digests = sorted(facets)
+            for start in range(0, len(digests), 500):
+                await conn.execute(
+                    delete(manifest_facets).where(
+                        manifest_facets.c.repository_id == repository_id,
+                        manifest_facets.c.manifest_digest.in_(digests[start : start + 500]),
+                    )
+                )
             rows = [
                 {
                     "repository_id": repository_id,

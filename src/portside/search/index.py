@@ -60,7 +60,7 @@ class SearchIndex:
 
     async def repository_changed(self, repository: str) -> None:
         """Its description, README or tags changed (a restore, retention), or it was deleted."""
-        await self._store.refresh_or_forget(repository)
+        await self._store.refresh(repository)
 
     async def reindex(self, repository: str) -> int:
         """Re-read every manifest (and image config) of a repository and rebuild its index entry; how many manifests."""

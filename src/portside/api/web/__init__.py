@@ -60,7 +60,7 @@ def build_web(settings: Settings, registry: Registry) -> WebUI:
         timedelta(hours=settings.web_session_hours),
     )
     browse = BrowseService(registry.store, registry.blobs, registry.referrers)
-    return WebUI(settings, registry, sessions, template_environment(), browse, extras={})
+    return WebUI(settings, registry, sessions, template_environment(), browse)
 
 
 def web_routes() -> list[BaseRoute]:
@@ -75,5 +75,6 @@ def web_routes() -> list[BaseRoute]:
         Route("/sign-up", page(account_pages.sign_up), methods=["GET", "POST"]),
         Route("/n/{namespace}", page(browse_pages.namespace), methods=["GET"]),
         Route("/r/{path:path}", page(browse_pages.repository_dispatch), methods=["GET"]),
+        Route("/r/{path:path}", page(browse_pages.repository_post), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -9,13 +9,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portside.api.web.formatting import parse_repository_path, pull_command
+from portside.api.web.formatting import parse_repository_path, pull_command, repository_path
 from portside.api.web.pages import (
     PageError,
+    Redirect,
     browser_host,
     current_viewer,
+    read_form,
     render,
     require_pull,
+    require_sign_in,
     visibility,
     web_of,
 )
@@ -116,7 +119,7 @@ async def _details(request: Request, name: str) -> RepositoryDetails:
 async def repository_dispatch(request: Request) -> Response:
     """``/r/NAME``, ``/r/NAME/-/tag/TAG`` and ``/r/NAME/-/manifest/DIGEST``."""
     target = parse_repository_path(request.path_params["path"])
-    if target is None:
+    if target is None or target.kind == "star":
         raise PageError(404, "There is no such page.")
     if target.kind == "repository":
         return await repository_page(request, await _details(request, target.name))
@@ -154,3 +157,23 @@ async def manifest_page(request: Request, name: str, kind: str, reference: str) 
         "pull": pull_command(browser_host(request), name, tag or view.digest),
     }
     return await render(request, "manifest.html", context)
+
+
+async def repository_post(request: Request) -> Response:
+    """``POST /r/NAME/-/star``: star (``star=1``) or unstar (``star=0``) a repository, then back to it."""
+    target = parse_repository_path(request.path_params["path"])
+    if target is None or target.kind != "star":
+        raise PageError(404, "There is no such page.")
+    form = await read_form(request)
+    viewer = await require_sign_in(request)
+    info = web_of(request).registry.repository_info
+    try:
+        if form.get("star") == "1":
+            await info.star(viewer.principal, target.name)
+        else:
+            await info.unstar(viewer.principal, target.name)
+    except RegistryError as exc:
+        if exc.kind is ErrorKind.NAME_UNKNOWN:
+            raise PageError(404, f"There is no repository {target.name!r}, or you may not see it.") from exc
+        raise
+    raise Redirect(repository_path(target.name))

@@ -75,12 +75,12 @@ class RepositoryTarget:
     """What a ``/r/...`` path names: a repository, one of its tags, or one of its manifests."""
 
     name: str
-    kind: str  # "repository", "tag" or "manifest"
+    kind: str  # "repository", "tag", "manifest" or "star"
     reference: str | None = None
 
 
 def parse_repository_path(path: str) -> RepositoryTarget | None:
-    """Split ``NAME``, ``NAME/-/tag/TAG`` or ``NAME/-/manifest/DIGEST``; ``None`` if malformed.
+    """Split ``NAME``, ``NAME/-/tag/TAG``, ``NAME/-/manifest/DIGEST`` or ``NAME/-/star``; ``None`` if malformed.
 
     ``-`` cannot be a name component (components start with a letter or digit), so it marks
     where the name ends, as on GitLab.
@@ -95,4 +95,6 @@ def parse_repository_path(path: str) -> RepositoryTarget | None:
         return RepositoryTarget(name, "tag", reference)
     if kind == "manifest" and DIGEST_RE.match(reference):
         return RepositoryTarget(name, "manifest", reference)
+    if kind == "star" and not reference:
+        return RepositoryTarget(name, "star")
     return None

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment
 from starlette.datastructures import FormData
@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from portside.api.access import client_address
 from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role, actions_for
-from portside.auth.web_sessions import WebSessions, csrf_token, csrf_valid
+from portside.auth.web_sessions import WebSessions, csrf_token, csrf_valid, safe_next
 from portside.config import Settings
 from portside.metadata.records import UserRecord, Visibility
 from portside.metadata.web_session_store import WebSessionRecord
@@ -58,8 +58,6 @@ class WebUI:
     sessions: WebSessions
     templates: Environment
     browse: BrowseService
-    # Extra services other features hang here (e.g. search), by name.
-    extras: dict[str, Any]
 
     def secure_request(self, request: Request) -> bool:
         """True if the browser reached us over TLS (directly, or through a trusted proxy)."""
@@ -163,7 +161,12 @@ async def require_sign_in(request: Request) -> Viewer:
     """The signed-in viewer; otherwise a redirect to the sign-in page that comes back here."""
     viewer = await current_viewer(request)
     if not viewer.signed_in:
+        # After a POST, come back to the page the form was on rather than to the POST's URL.
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            referer = urlsplit(request.headers.get("referer", ""))
+            same_site = referer.netloc == browser_host(request)
+            back = safe_next(referer.path + (f"?{referer.query}" if referer.query else "")) if same_site else "/"
         raise Redirect(f"/sign-in?next={quote(back, safe='')}")
     return viewer
 
@@ -214,7 +217,13 @@ async def require_pull(request: Request, repository: str) -> Viewer:
 
 
 def browser_host(request: Request) -> str:
-    """The registry's host as the browser named it: what ``docker pull`` needs."""
+    """The registry's host as the browser named it: what ``docker pull`` needs.
+
+    Behind a trusted proxy that rewrites ``Host``, its ``X-Forwarded-Host`` names it instead.
+    """
+    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if forwarded and client_address(request) in web_of(request).settings.trusted_proxies:
+        return forwarded
     return request.headers.get("host") or request.url.netloc
 
 

@@ -30,6 +30,20 @@ PG_DOCUMENT = (
 )
 
 
+# No conflict clauses inside the triggers: an outer upsert would override them.
+FTS_TRIGGERS = (
+    "CREATE TRIGGER search_documents_fts_insert AFTER INSERT ON search_documents BEGIN "
+    "INSERT INTO search_fts (rowid, name_terms, description, body) "
+    "VALUES (new.repository_id, new.name_terms, new.description, new.body); END",
+    "CREATE TRIGGER search_documents_fts_update AFTER UPDATE ON search_documents BEGIN "
+    "DELETE FROM search_fts WHERE rowid = old.repository_id; "
+    "INSERT INTO search_fts (rowid, name_terms, description, body) "
+    "VALUES (new.repository_id, new.name_terms, new.description, new.body); END",
+    "CREATE TRIGGER search_documents_fts_delete AFTER DELETE ON search_documents BEGIN "
+    "DELETE FROM search_fts WHERE rowid = old.repository_id; END",
+)
+
+
 def upgrade() -> None:
     """Add the metadata columns and the search tables."""
     op.add_column("repositories", sa.Column("readme", sa.Text, nullable=True))
@@ -80,6 +94,10 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE search_fts USING fts5(name_terms, description, body, "
             "tokenize = 'porter unicode61 remove_diacritics 2')"
         )
+        # search_documents is the truth; these keep the full-text table in step inside SQLite
+        # (a repository's rows cascade away with it, and so does its full-text row).
+        for trigger in FTS_TRIGGERS:
+            op.execute(trigger)
 
 
 def downgrade() -> None:
