@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
@@ -15,6 +16,7 @@ from portside.api.management import management_mount
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
+from portside.observability.metrics import MULTIPROC_ENV, Metrics
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 from portside.workers.scheduler import Job, run_every, run_jobs
@@ -62,7 +64,11 @@ def build_app(settings: Settings) -> Starlette:
     ]
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    # Under `portside serve` the workers share one metrics directory (see observability/metrics.py).
+    metrics_dir = os.environ.get(MULTIPROC_ENV)
+    app.state.metrics = Metrics(Path(metrics_dir) if metrics_dir else None)
+    return app
 
 
 def app_from_environment() -> Starlette:
