@@ -10,13 +10,18 @@ from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from portside.api.management import management_mount
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
+from portside.observability.endpoints import observability_routes
+from portside.observability.forwarded import TrustedProxies
+from portside.observability.logs import configure_logging
 from portside.observability.metrics import MULTIPROC_ENV, Metrics
+from portside.observability.middleware import ObservabilityMiddleware
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 from portside.workers.scheduler import Job, run_every, run_jobs
@@ -56,6 +61,7 @@ def build_app(settings: Settings) -> Starlette:
                     await task
             await registry.audit.flush()
             await registry.close()
+            app.state.metrics.process_exited(os.getpid())
 
     routes: list[BaseRoute] = [
         Route("/v2", dispatch, methods=V2_METHODS),
@@ -64,10 +70,16 @@ def build_app(settings: Settings) -> Starlette:
     ]
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    routes += observability_routes(settings.metrics_enabled)
     # Under `portside serve` the workers share one metrics directory (see observability/metrics.py).
     metrics_dir = os.environ.get(MULTIPROC_ENV)
-    app.state.metrics = Metrics(Path(metrics_dir) if metrics_dir else None)
+    metrics = Metrics(Path(metrics_dir) if metrics_dir else None)
+    configure_logging(settings.log_level, settings.access_log)
+    observability = Middleware(
+        ObservabilityMiddleware, metrics=metrics, trusted=TrustedProxies.parse(settings.trusted_proxies)
+    )
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[observability])
+    app.state.metrics = metrics
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
+from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from portside.registry.services import build_registry, build_token_issuer
 
 cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
@@ -64,7 +66,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Serve the registry API."""
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.server import Server
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
@@ -75,16 +77,33 @@ def serve(
         typer.echo(f"portside: {exc}", err=True)
         raise typer.Exit(2) from exc
     os.environ[SETTINGS_ENV] = settings.model_dump_json(context=REVEAL_SECRETS)
-    typer.echo(f"Portside serving http://{settings.host}:{settings.port} with data in {settings.data_dir}")
-    Server(
-        "portside.app:app_from_environment",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-    ).serve()
+    # One metrics directory per server, emptied now: the workers' counters add up in it.
+    metrics_dir = settings.data_dir / "run" / f"metrics-{settings.port or os.getpid()}"
+    os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(metrics_dir))
+    tls = settings.tls_cert_file is not None
+    key_password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
+    try:
+        server = Server(
+            "portside.app:app_from_environment",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            factory=True,
+            log_level=settings.log_level,  # type: ignore[arg-type]
+            # auto: HTTP/1.1, and HTTP/2 where TLS's ALPN negotiates it (or by prior knowledge).
+            http=HTTPModes.auto,
+            ssl_cert=settings.tls_cert_file,
+            ssl_key=settings.tls_key_file,
+            ssl_key_password=key_password,
+            ssl_protocol_min=SSLProtocols.tls12,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        typer.echo(f"portside: cannot use the TLS certificate or key: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    scheme = "https" if tls else "http"
+    typer.echo(f"Portside serving {scheme}://{settings.host}:{settings.port} with data in {settings.data_dir}")
+    server.serve()
 
 
 @cli.command(name="migrate")

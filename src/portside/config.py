@@ -14,6 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from portside.observability.forwarded import TrustedProxies
+
 MIB = 1024 * 1024
 
 # Serialisation context under which secrets are written in clear (worker hand-off only).
@@ -93,7 +95,29 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
 
-    @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
+    # Observability, rate limits, TLS and reverse proxies (docs/operations.md).
+    access_log: bool = Field(True, description="Write one JSON line per request to stderr (independent of log_level).")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or CIDR networks of reverse proxies whose X-Forwarded-Proto/Host/For and "
+        "Forwarded headers are believed; default: loopback only. Empty: believe no one.",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS with, HTTP/2 negotiated by ALPN."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_key_password: SecretStr | None = Field(None, description="Password of an encrypted tls_key_file.")
+    pull_rate_limit: bool = Field(
+        False, description="Limit pulls (manifest GETs) per window, as Docker Hub does; off: no cost at all."
+    )
+    pull_limit_anonymous: int = Field(100, ge=1, description="Pulls per window for each anonymous client address.")
+    pull_limit_authenticated: int = Field(200, ge=1, description="Pulls per window for each signed-in account.")
+    pull_limit_window_seconds: int = Field(
+        21600, ge=1, description="Length of the fixed pull-limit window (default 6 hours)."
+    )
+
+    @field_serializer("s3_secret_access_key", "admin_password", "tls_key_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
         # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
         # to its own worker processes (see REVEAL_SECRETS).
@@ -107,6 +131,9 @@ class Settings(BaseSettings):
             raise ValueError("s3_bucket is required when storage_driver is 's3'")
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
             raise ValueError("s3_access_key_id and s3_secret_access_key go together")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        TrustedProxies.parse(self.trusted_proxies)
         return self
 
     @classmethod
