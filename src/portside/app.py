@@ -17,6 +17,7 @@ from portside.api.management import management_mount
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
+from portside.notifications.delivery import Deliverer
 from portside.observability.endpoints import observability_routes
 from portside.observability.forwarded import TrustedProxies
 from portside.observability.logs import configure_logging
@@ -40,6 +41,12 @@ def build_app(settings: Settings) -> Starlette:
         registry = build_registry(settings)
         app.state.registry = registry
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        if settings.webhooks_enabled:
+            metrics = getattr(app.state, "metrics", None)
+            deliverer = Deliverer.from_settings(
+                registry.notifier.store, settings, metrics.record_webhook_delivery if metrics else None
+            )
+            jobs.append(Job("webhook-delivery", settings.webhook_poll_seconds, deliverer.run, record_idle=False))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())
@@ -52,14 +59,16 @@ def build_app(settings: Settings) -> Starlette:
 
         background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
+        event_flusher = asyncio.create_task(run_every(1.0, registry.notifier.flush))
         try:
             yield
         finally:
-            for task in (background, audit_flusher):
+            for task in (background, audit_flusher, event_flusher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.audit.flush()
+            await registry.notifier.flush()
             await registry.close()
             app.state.metrics.process_exited(os.getpid())
 

@@ -94,6 +94,25 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, ge=1, description="Window in which failed logins are counted.")
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(30, ge=1, description="Failed logins per client address per window.")
+    webhooks_enabled: bool = Field(True, description="Send webhook notifications to the endpoints namespaces set up.")
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts per webhook delivery before it is marked failed."
+    )
+    webhook_backoff_seconds: float = Field(
+        5.0, gt=0, description="Wait after the first failed delivery attempt; doubled after each further failure."
+    )
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest wait between delivery attempts.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one webhook request.")
+    webhook_poll_seconds: float = Field(2.0, gt=0, description="How often the leader looks for due webhook deliveries.")
+    webhook_endpoint_cache_seconds: float = Field(
+        5.0, ge=0, description="How long each process caches a namespace's endpoints (0: read them on every event)."
+    )
+    read_only: bool = Field(
+        False, description="Refuse every write (maintenance); `portside maintenance on` sets the same at runtime."
+    )
+    maintenance_cache_seconds: float = Field(
+        2.0, ge=0, description="How long each process caches the runtime read-only flag stored in the database."
+    )
 
     # Observability, rate limits, TLS and reverse proxies (docs/operations.md).
     access_log: bool = Field(True, description="Write one JSON line per request to stderr (independent of log_level).")

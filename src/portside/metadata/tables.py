@@ -215,3 +215,50 @@ job_runs = Table(
     Column("outcome", Text, nullable=False),
     Index("ix_job_runs_job_started", "job", "started_at"),
 )
+
+# Webhooks, their delivery outbox, and registry-wide flags such as read-only mode (migration 0010_webhooks).
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(64), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(200), nullable=False),
+    # Comma-separated event actions the endpoint wants ("push,pull,..."); "*" for all.
+    Column("events", String(400), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_endpoints_namespace", "namespace"),
+)
+
+# The outbox: one row per (event, endpoint), kept as the delivery log once sent or given up.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Integer, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+)
+
+# Registry-wide runtime flags every worker and node reads (e.g. "read_only").
+registry_flags = Table(
+    "registry_flags",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

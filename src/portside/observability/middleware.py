@@ -8,6 +8,7 @@ written while the request runs carries its id.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -49,6 +50,8 @@ class ObservabilityMiddleware:
         self.metrics = metrics
         self.trusted = trusted
         self.log = logging.getLogger(ACCESS_LOGGER)
+        # Which worker answered: the app is built in the worker process.
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one connection event."""
@@ -103,6 +106,7 @@ class ObservabilityMiddleware:
                         "duration_ms": round(duration * 1000, 3),
                         "client": scope["client"][0] if scope.get("client") else None,
                         "user": _caller(scope),
+                        "pid": self.pid,
                     },
                 )
             REQUEST_ID.reset(token)

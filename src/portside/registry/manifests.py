@@ -20,6 +20,7 @@ class StoredManifest:
 
     digest: Digest
     subject: str | None
+    media_type: str = ""
 
 
 def references_of(manifest: ParsedManifest) -> list[Reference]:
@@ -92,7 +93,7 @@ class ManifestService:
             annotations=parsed.annotations,
         )
         await self._store.put_manifest(repository, record, references_of(parsed), tag)
-        return StoredManifest(digest, record.subject_digest)
+        return StoredManifest(digest, record.subject_digest, record.media_type)
 
     async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
         config = parsed.config

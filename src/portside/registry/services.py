@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,8 +14,12 @@ from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
 from portside.metadata.accounts_store import AccountStore
 from portside.metadata.store import MetadataStore
+from portside.metadata.webhook_store import WebhookStore
+from portside.notifications.events import Source
+from portside.notifications.service import Notifier, NotifierOptions
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
+from portside.registry.maintenance import Maintenance
 from portside.registry.manifests import ManifestService
 from portside.registry.referrers import ReferrerService
 from portside.registry.uploads import UploadService
@@ -37,6 +42,8 @@ class Registry:
     accounts: AccountService
     audit: AuditLog
     gate: Gate
+    notifier: Notifier
+    maintenance: Maintenance
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -88,6 +95,12 @@ def build_registry(settings: Settings) -> Registry:
         per_address=settings.login_failures_per_address,
     )
     accounts = AccountService(account_store, Passwords(), limits)
+    webhook_store = WebhookStore(store)
+    notifier = Notifier(
+        webhook_store,
+        NotifierOptions(settings.webhooks_enabled, settings.webhook_endpoint_cache_seconds),
+        Source(f"{settings.node_name}:{settings.port}", str(uuid.uuid4())),
+    )
     return Registry(
         settings=settings,
         store=store,
@@ -100,4 +113,6 @@ def build_registry(settings: Settings) -> Registry:
         accounts=accounts,
         audit=AuditLog(account_store),
         gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
+        notifier=notifier,
+        maintenance=Maintenance(webhook_store, settings.read_only, settings.maintenance_cache_seconds),
     )

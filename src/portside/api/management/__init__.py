@@ -9,7 +9,7 @@ Handlers are thin: they parse the request, call one service of
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -17,7 +17,17 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from portside import __version__
-from portside.api.management import audit, organizations, permissions, repositories, robots, tokens, users
+from portside.api.management import (
+    audit,
+    maintenance,
+    organizations,
+    permissions,
+    repositories,
+    robots,
+    tokens,
+    users,
+    webhooks,
+)
 from portside.api.management.deps import REGISTRY_SCOPE_KEY
 from portside.api.management.errors import (
     ERROR_RESPONSES,
@@ -58,12 +68,13 @@ def build_management_api() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(maintenance.refuse_writes_while_read_only)],
     )
     api.add_exception_handler(RegistryError, on_registry_error)
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(Exception, on_unexpected_error)
-    for module in (users, tokens, organizations, robots, repositories, permissions, audit):
+    for module in (users, tokens, organizations, robots, repositories, permissions, audit, webhooks, maintenance):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     return api
 
