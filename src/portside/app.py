@@ -41,6 +41,8 @@ def build_app(settings: Settings) -> Starlette:
         registry = build_registry(settings)
         app.state.registry = registry
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
+        if registry.pull_limits is not None:
+            jobs.append(Job("pull-counter-purge", 3600, registry.pull_limits.purge))
         if settings.webhooks_enabled:
             metrics = getattr(app.state, "metrics", None)
             deliverer = Deliverer.from_settings(

@@ -185,12 +185,37 @@ async def _notify_push(
         await registry.notifier.emit(event)
 
 
+async def _count_pull(request: Request, registry: Registry) -> dict[str, str]:
+    """Count a manifest GET against the pull limit (HEAD only looks); the rate-limit headers to send.
+
+    The headers are also kept on the request so that an error answer carries them too.
+    """
+    limiter = registry.pull_limits
+    if limiter is None:
+        return {}
+    caller, address = _access(request).actor, client_address(request)
+    if request.method == "GET":
+        quota = await limiter.pull(caller, address)
+    else:
+        quota = await limiter.peek(caller, address)
+    request.state.rate_limit_headers = quota.headers()
+    if quota.exceeded:
+        request.app.state.metrics.record_rate_limited(caller != "anonymous")
+        raise RegistryError(
+            ErrorKind.TOO_MANY_REQUESTS,
+            f"pull rate limit of {quota.limit} per {quota.window_seconds} s reached",
+            headers=quota.retry_headers(),
+        )
+    return quota.headers()
+
+
 async def manifest(request: Request, registry: Registry, match: RouteMatch) -> Response:
     """``GET``/``HEAD``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
     if request.method in ("GET", "HEAD"):
+        limit_headers = await _count_pull(request, registry)
         accepted = mt.parse_accept(request.headers.getlist("accept"))
         record = await registry.manifests.get(match.name, match.reference, accepted)
-        headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
+        headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"', **limit_headers}
         if request.method == "HEAD":
             return head_response(200, headers, record.size, record.media_type)
         await _audit(request, registry, "pull", f"{match.name}:{match.reference}", digest=record.digest)
@@ -353,6 +378,8 @@ async def dispatch(request: Request) -> Response:
         request.state.access = await enforce(request, registry.gate, match)
         return await HANDLERS[match.route.endpoint](request, registry, match)
     except RegistryError as error:
+        for name, value in getattr(request.state, "rate_limit_headers", {}).items():
+            error.headers.setdefault(name, value)
         await _drain_unread_body(request)
         return error_response(error, request.method)
     except ClientDisconnect:

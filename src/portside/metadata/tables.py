@@ -262,3 +262,15 @@ registry_flags = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- 0009_ratelimits: pull rate limits (registry/ratelimits.py) ---
+
+# Pulls counted per subject ("user:alice", "address:192.0.2.7") in each fixed window.
+pull_counters = Table(
+    "pull_counters",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("pulls", Integer, nullable=False),
+    Index("ix_pull_counters_window_start", "window_start"),
+)

@@ -13,6 +13,7 @@ from portside.auth.passwords import Passwords
 from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
 from portside.metadata.accounts_store import AccountStore
+from portside.metadata.ratelimit_store import PullCounterStore
 from portside.metadata.store import MetadataStore
 from portside.metadata.webhook_store import WebhookStore
 from portside.notifications.events import Source
@@ -21,6 +22,7 @@ from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
 from portside.registry.maintenance import Maintenance
 from portside.registry.manifests import ManifestService
+from portside.registry.ratelimits import PullLimiter, PullLimits
 from portside.registry.referrers import ReferrerService
 from portside.registry.uploads import UploadService
 from portside.storage.base import BlobStorage
@@ -44,6 +46,9 @@ class Registry:
     gate: Gate
     notifier: Notifier
     maintenance: Maintenance
+
+    # Pull rate limits (None when switched off: no cost on the pull path).
+    pull_limits: PullLimiter | None = None
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -71,6 +76,16 @@ def build_storage(settings: Settings) -> BlobStorage:
             )
         )
     return FilesystemStorage(settings.blob_root)
+
+
+def build_pull_limiter(settings: Settings, store: MetadataStore) -> PullLimiter | None:
+    """The pull rate limiter, or ``None`` when ``pull_rate_limit`` is off."""
+    if not settings.pull_rate_limit:
+        return None
+    limits = PullLimits(
+        settings.pull_limit_anonymous, settings.pull_limit_authenticated, settings.pull_limit_window_seconds
+    )
+    return PullLimiter(PullCounterStore(store), limits)
 
 
 def build_token_issuer(settings: Settings) -> TokenIssuer:
@@ -113,6 +128,7 @@ def build_registry(settings: Settings) -> Registry:
         accounts=accounts,
         audit=AuditLog(account_store),
         gate=Gate(settings.auth, accounts, build_token_issuer(settings), settings.token_realm),
+        pull_limits=build_pull_limiter(settings, store),
         notifier=notifier,
         maintenance=Maintenance(webhook_store, settings.read_only, settings.maintenance_cache_seconds),
     )
