@@ -1,4 +1,4 @@
-"""``portside webhook|maintenance``: operations commands over the configured database and storage.
+"""``portside webhook|maintenance|fsck``: operations commands over the configured database and storage.
 
 Like the account commands, each opens the registry's services for the configured data dir and
 database (so they work while a server runs on the same data, or against a cluster's database),
@@ -8,16 +8,20 @@ does one thing, and closes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from sqlalchemy.exc import DBAPIError
 
 from portside.config import Settings, load_settings
 from portside.metadata import migrate
+from portside.registry.fsck import Fsck, FsckReport
 from portside.registry.services import Registry, build_registry
 
 T = TypeVar("T")
@@ -213,3 +217,60 @@ def maintenance_status(
         typer.echo(json.dumps(state))
     else:
         _show_state(state, 0)
+
+
+# Progress bars
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr (bytes); silent with ``--quiet`` or when stderr is not a terminal."""
+    console = Console(stderr=True)
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda advance: progress.update(task, advance=advance)
+
+
+# fsck
+
+
+def fsck_command(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed (see docs/operations.md).")] = False,
+    as_json: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Verify every blob's bytes against its digest, every manifest and reference, and every tag.
+
+    Exits 0 when everything is intact (or, with --repair, when everything found was repaired),
+    1 when problems remain.
+    """
+
+    async def work(registry: Registry) -> FsckReport:
+        fsck = Fsck(registry.store, registry.storage)
+        _, total = await fsck.total_blob_bytes()
+        with progress_bar("verifying blobs", total, quiet or as_json) as advance:
+            return await fsck.run(repair=repair, progress=advance)
+
+    report = run_with_registry(load(config, data_dir), work)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        typer.echo(f"checked {report.blobs} blobs ({report.blob_bytes} bytes) and {report.manifests} manifests")
+        for problem in report.problems:
+            line = f"{problem.kind}\t{problem.subject}\t{problem.detail}"
+            if problem.repair:
+                line += f"\t[{'repaired: ' if problem.repaired else ''}{problem.repair}]"
+            typer.echo(line)
+        remaining = len(report.unrepaired)
+        typer.echo("clean" if report.clean else f"{len(report.problems)} problem(s), {remaining} not repaired")
+    if report.unrepaired:
+        raise typer.Exit(1)
