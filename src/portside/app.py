@@ -23,6 +23,7 @@ from portside.observability.forwarded import TrustedProxies
 from portside.observability.logs import configure_logging
 from portside.observability.metrics import MULTIPROC_ENV, Metrics
 from portside.observability.middleware import ObservabilityMiddleware
+from portside.proxy import proxy_dispatch, start_proxy
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 from portside.workers.scheduler import Job, run_every, run_jobs
@@ -40,6 +41,7 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = build_registry(settings)
         app.state.registry = registry
+        proxy = start_proxy(app, registry) if settings.mirrors else None
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         if registry.pull_limits is not None:
             jobs.append(Job("pull-counter-purge", 3600, registry.pull_limits.purge))
@@ -71,12 +73,16 @@ def build_app(settings: Settings) -> Starlette:
                     await task
             await registry.audit.flush()
             await registry.notifier.flush()
+            if proxy is not None:
+                await proxy.close()
             await registry.close()
             app.state.metrics.process_exited(os.getpid())
 
+    # With mirrors, reads of mirrored repositories go through the pull-through cache first.
+    v2 = proxy_dispatch if settings.mirrors else dispatch
     routes: list[BaseRoute] = [
-        Route("/v2", dispatch, methods=V2_METHODS),
-        Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
+        Route("/v2", v2, methods=V2_METHODS),
+        Route("/v2/{path:path}", v2, methods=V2_METHODS),
         management_mount(),
     ]
     if settings.auth == "token":

@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, SerializationInfo, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,56 @@ MIB = 1024 * 1024
 
 # Serialisation context under which secrets are written in clear (worker hand-off only).
 REVEAL_SECRETS = {"reveal_secrets": True}
+
+
+def _reveal(value: SecretStr | None, info: SerializationInfo) -> str | None:
+    # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
+    # to its own worker processes (see REVEAL_SECRETS).
+    if value is None:
+        return None
+    return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else "**********"
+
+
+class MirrorSettings(BaseModel):
+    """One pull-through cache: a local namespace (or the whole registry) mirroring an upstream registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field(
+        "",
+        description="Local namespace that mirrors the upstream (`hub` serves upstream `library/alpine` as "
+        "`hub/library/alpine`); empty: every repository not stored locally (a Docker `registry-mirrors` target).",
+    )
+    upstream: str = Field(description="Base URL of the upstream registry, e.g. `https://registry-1.docker.io`.")
+    host: str | None = Field(
+        None,
+        description="Registry host name containerd names in `?ns=` (e.g. `docker.io`); default: the upstream's host.",
+    )
+    username: str | None = Field(None, description="Upstream user name (Basic or token auth toward the upstream).")
+    password: SecretStr | None = Field(None, description="Upstream password or access token.")
+    manifest_ttl_seconds: int = Field(
+        300, ge=0, description="How long a manifest fetched by tag is served before it is revalidated with HEAD."
+    )
+    pull: Literal["public", "authenticated", "grants"] = Field(
+        "authenticated",
+        description="Who may pull through this mirror with auth on: everyone, any signed-in user, or only "
+        "those with a grant on the namespace (as for local repositories).",
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout of upstream requests.")
+
+    @field_serializer("password", when_used="json")
+    def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        return _reveal(value, info)
+
+    @model_validator(mode="after")
+    def _check(self) -> MirrorSettings:
+        if not self.upstream.startswith(("http://", "https://")):
+            raise ValueError(f"mirror upstream {self.upstream!r} must be an http:// or https:// URL")
+        self.upstream = self.upstream.rstrip("/")
+        self.prefix = self.prefix.strip("/")
+        if self.password is not None and self.username is None:
+            raise ValueError("a mirror password needs a username")
+        return self
 
 
 class Settings(BaseSettings):
@@ -113,6 +163,10 @@ class Settings(BaseSettings):
     maintenance_cache_seconds: float = Field(
         2.0, ge=0, description="How long each process caches the runtime read-only flag stored in the database."
     )
+    mirrors: list[MirrorSettings] = Field(
+        default_factory=list,
+        description="Pull-through caches (`[[mirrors]]` in TOML; PORTSIDE_MIRRORS as a JSON list).",
+    )
 
     # Observability, rate limits, TLS and reverse proxies (docs/operations.md).
     access_log: bool = Field(True, description="Write one JSON line per request to stderr (independent of log_level).")
@@ -138,11 +192,7 @@ class Settings(BaseSettings):
 
     @field_serializer("s3_secret_access_key", "admin_password", "tls_key_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
-        # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
-        # to its own worker processes (see REVEAL_SECRETS).
-        if value is None:
-            return None
-        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else "**********"
+        return _reveal(value, info)
 
     @model_validator(mode="after")
     def _check_s3(self) -> Settings:
@@ -153,6 +203,9 @@ class Settings(BaseSettings):
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together")
         TrustedProxies.parse(self.trusted_proxies)
+        prefixes = [mirror.prefix for mirror in self.mirrors]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError("two mirrors have the same prefix")
         return self
 
     @classmethod

@@ -263,6 +263,27 @@ registry_flags = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# --- 0008_proxy: the pull-through cache (portside.proxy) ---
+
+# Repositories filled from an upstream registry (as opposed to pushed here).
+proxy_repositories = Table(
+    "proxy_repositories",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("upstream", String(2000), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# When each cached tag was last confirmed against the upstream (its TTL runs from here).
+proxy_tags = Table(
+    "proxy_tags",
+    metadata,
+    Column("repository", String(255), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("digest", String(200), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
 # --- 0009_ratelimits: pull rate limits (registry/ratelimits.py) ---
 
 # Pulls counted per subject ("user:alice", "address:192.0.2.7") in each fixed window.
