@@ -12,7 +12,7 @@ import typer
 
 from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
-from portside.cli_ops import fsck_command, maintenance_cli, webhook_cli
+from portside.cli_ops import export_command, fsck_command, import_command, maintenance_cli, webhook_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
 from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
@@ -132,6 +132,8 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(webhook_cli, name="webhook")
 cli.add_typer(maintenance_cli, name="maintenance")
 cli.command(name="fsck")(fsck_command)
+cli.command(name="import")(import_command)
+cli.command(name="export")(export_command)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``portside webhook|maintenance|fsck``: operations commands over the configured database and storage.
+"""``portside webhook|maintenance|fsck|import|export``: operations commands over the configured database and storage.
 
 Like the account commands, each opens the registry's services for the configured data dir and
 database (so they work while a server runs on the same data, or against a cluster's database),
@@ -21,8 +21,13 @@ from sqlalchemy.exc import DBAPIError
 
 from portside.config import Settings, load_settings
 from portside.metadata import migrate
+from portside.oci.errors import RegistryError
+from portside.oci.names import validate_name
 from portside.registry.fsck import Fsck, FsckReport
 from portside.registry.services import Registry, build_registry
+from portside.transfer.exporter import ExportResult, export_docker_archive, export_oci
+from portside.transfer.importer import ImportResult, store_plan
+from portside.transfer.sources import OciLayout, TransferError, open_source
 
 T = TypeVar("T")
 
@@ -58,6 +63,10 @@ def run_with_registry(settings: Settings, work: Callable[[Registry], Awaitable[T
         return asyncio.run(main())
     except (ValueError, LookupError, migrate.SchemaMismatch) as exc:
         typer.echo(f"portside: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except RegistryError as exc:
+        detail = f" ({json.dumps(exc.detail)})" if exc.detail else ""
+        typer.echo(f"portside: {exc.kind.spec.code}: {exc.message}{detail}", err=True)
         raise typer.Exit(1) from exc
     except DBAPIError as exc:
         typer.echo(
@@ -274,3 +283,103 @@ def fsck_command(
         typer.echo("clean" if report.clean else f"{len(report.problems)} problem(s), {remaining} not repaired")
     if report.unrepaired:
         raise typer.Exit(1)
+
+
+# Import and export
+
+
+def split_reference(text: str, default_tag: str | None) -> tuple[str, str | None]:
+    """``name[:tag|@digest]`` into the repository name and the tag or digest (``default_tag`` if neither)."""
+    if "@" in text:
+        name, digest = text.split("@", 1)
+        return validate_name(name), digest
+    last = text.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = text.rsplit(":", 1)
+        return validate_name(name), tag
+    return validate_name(text), default_tag
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every image of a multi-platform index, and the index.")]
+PlatformOption = Annotated[
+    str | None, typer.Option(help="os/arch[/variant] to take from an index without --all (default: this machine).")
+]
+
+
+def import_command(
+    source: Annotated[Path, typer.Argument(help="An OCI image layout directory or a `docker save` tarball.")],
+    repository: Annotated[str, typer.Argument(help="REPOSITORY[:TAG] to import into (tag default: the source's).")],
+    ref: Annotated[
+        str | None, typer.Option("--ref", "--tag", help="Which image of the source (its ref name or RepoTag).")
+    ] = None,
+    all_platforms: AllOption = False,
+    platform: PlatformOption = None,
+    quiet: QuietOption = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Import an image into a repository without a Docker daemon; everything is verified before storing."""
+    settings = load(config, data_dir)
+    try:
+        name, tag = split_reference(repository, None)
+        opened = open_source(source)
+        with progress_bar("verifying", None, quiet) as advance:
+            if isinstance(opened, OciLayout):
+                plan = opened.plan(ref, all_platforms, platform, advance)
+            else:
+                plan = opened.plan(ref, advance)
+    except (TransferError, RegistryError) as exc:
+        typer.echo(f"portside: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    chosen_tag = tag or plan.suggested_tag or "latest"
+
+    async def work(registry: Registry) -> ImportResult:
+        with progress_bar("importing", plan.total_bytes, quiet) as advance:
+            return await store_plan(registry, name, chosen_tag, plan, advance)
+
+    result = run_with_registry(settings, work)
+    typer.echo(
+        f"imported {result.repository}:{result.tag} ({result.digest}, {result.media_type}): "
+        f"{result.manifests} manifest(s), {result.blobs_stored} blob(s) stored, {result.blobs_present} already present"
+    )
+
+
+def export_command(
+    reference: Annotated[str, typer.Argument(help="REPOSITORY:TAG or REPOSITORY@DIGEST to export.")],
+    dest: Annotated[Path, typer.Argument(help="A directory (oci) or a tar file (docker-archive).")],
+    format_: Annotated[
+        str, typer.Option("--format", help="oci (an OCI image layout) or docker-archive (`docker load`).")
+    ] = "oci",
+    all_platforms: AllOption = False,
+    platform: PlatformOption = None,
+    quiet: QuietOption = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write an image out as an OCI image layout or a docker-archive tarball."""
+    if format_ not in ("oci", "docker-archive"):
+        typer.echo("portside: --format is oci or docker-archive", err=True)
+        raise typer.Exit(2)
+    if all_platforms and format_ == "docker-archive":
+        typer.echo("portside: a docker-archive holds one image; use --format oci with --all", err=True)
+        raise typer.Exit(2)
+    try:
+        name, ref = split_reference(reference, "latest")
+    except RegistryError as exc:
+        typer.echo(f"portside: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    assert ref is not None
+
+    async def work(registry: Registry) -> ExportResult:
+        with progress_bar("exporting", None, quiet) as advance:
+            if format_ == "oci":
+                return await export_oci(
+                    registry, name, ref, dest, all_platforms=all_platforms, platform=platform, progress=advance
+                )
+            return await export_docker_archive(registry, name, ref, dest, platform=platform, progress=advance)
+
+    result = run_with_registry(load(config, data_dir), work)
+    typer.echo(
+        f"exported {name}@{result.digest} to {dest} ({format_}): {result.manifests} manifest(s), {result.blobs} blob(s)"
+    )
