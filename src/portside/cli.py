@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 from pathlib import Path
@@ -17,6 +18,7 @@ from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
 from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from portside.registry.services import build_registry, build_token_issuer
+from portside.tls import TLSKeyError, server_key
 
 cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
 
@@ -83,28 +85,29 @@ def serve(
     os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(metrics_dir))
     tls = settings.tls_cert_file is not None
     key_password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
-    try:
-        server = Server(
-            "portside.app:app_from_environment",
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.workers,
-            factory=True,
-            log_level=settings.log_level,  # type: ignore[arg-type]
-            # auto: HTTP/1.1, and HTTP/2 where TLS's ALPN negotiates it (or by prior knowledge).
-            http=HTTPModes.auto,
-            ssl_cert=settings.tls_cert_file,
-            ssl_key=settings.tls_key_file,
-            ssl_key_password=key_password,
-            ssl_protocol_min=SSLProtocols.tls12,
-        )
-    except (OSError, ssl.SSLError) as exc:
-        typer.echo(f"portside: cannot use the TLS certificate or key: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    scheme = "https" if tls else "http"
-    typer.echo(f"Portside serving {scheme}://{settings.host}:{settings.port} with data in {settings.data_dir}")
-    server.serve()
+    with contextlib.ExitStack() as cleanup:
+        try:
+            key_file = cleanup.enter_context(server_key(settings.tls_key_file, key_password, settings.data_dir / "run"))
+            server = Server(
+                "portside.app:app_from_environment",
+                address=settings.host,
+                port=settings.port,
+                interface=Interfaces.ASGI,
+                workers=settings.workers,
+                factory=True,
+                log_level=settings.log_level,  # type: ignore[arg-type]
+                # auto: HTTP/1.1, and HTTP/2 where TLS's ALPN negotiates it (or by prior knowledge).
+                http=HTTPModes.auto,
+                ssl_cert=settings.tls_cert_file,
+                ssl_key=key_file,
+                ssl_protocol_min=SSLProtocols.tls12,
+            )
+        except (OSError, ssl.SSLError, TLSKeyError) as exc:
+            typer.echo(f"portside: cannot use the TLS certificate or key: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        scheme = "https" if tls else "http"
+        typer.echo(f"Portside serving {scheme}://{settings.host}:{settings.port} with data in {settings.data_dir}")
+        server.serve()
 
 
 @cli.command(name="migrate")
