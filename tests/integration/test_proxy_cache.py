@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.accounts import Caller, PortsideCli, auth_env, basic_header, manifest_variant, push_small_image
 from tests.support.clients import ClientSandbox, tool_available
-from tests.support.protocol import OCI_MANIFEST, Image, error_codes, image_manifest, push_manifest, sha256
+from tests.support.protocol import OCI_INDEX, OCI_MANIFEST, Image, error_codes, image_manifest, push_manifest, sha256
 from tests.support.relay import Relay
 from tests.support.server import ServerProcess, free_port
 
@@ -394,3 +394,70 @@ def test_skopeo_pulls_through_the_mirror_named_in_registries_conf(setup: Setup, 
         for layer in image.layers:
             hex_digest = hashlib.sha256(layer).hexdigest()
             assert (layout / "blobs" / "sha256" / hex_digest).read_bytes() == layer
+
+
+def test_index_children_are_fetched_when_asked_for(setup: Setup) -> None:
+    repo = unique("multi")
+    publisher = setup.publisher()
+    amd = push_small_image(publisher, repo, "amd64")
+    arm = push_small_image(publisher, repo, "arm64")
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": len(image.manifest), "platform": platform}
+                for image, platform in (
+                    (amd, {"os": "linux", "architecture": "amd64"}),
+                    (arm, {"os": "linux", "architecture": "arm64"}),
+                )
+            ],
+        }
+    ).encode()
+    response = publisher.put(f"/v2/{repo}/manifests/multi", content=index, headers={"Content-Type": OCI_INDEX})
+    assert response.status_code == 201, response.text
+    with setup.puller() as mirror:
+        got = mirror.get(f"/v2/hub/{repo}/manifests/multi", headers={"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"})
+        assert got.status_code == 200, got.text
+        assert got.content == index
+        assert got.headers["content-type"] == OCI_INDEX
+        # The children are not fetched with the index ...
+        assert setup.relay.count("GET", f"/manifests/{arm.digest}") == 0
+        child = mirror.get(f"/v2/hub/{repo}/manifests/{arm.digest}", headers={"Accept": OCI_MANIFEST})
+        # ... but when a client picks one.
+        assert child.status_code == 200
+        assert child.content == arm.manifest
+        assert setup.relay.count("GET", f"/manifests/{arm.digest}") == 1
+        assert setup.relay.count("GET", f"/manifests/{amd.digest}") == 0
+        # A HEAD of a blob not cached yet is answered from the upstream's HEAD, without fetching it.
+        head = mirror.head(f"/v2/hub/{repo}/blobs/{arm.layer}")
+        assert head.status_code == 200
+        assert head.headers["content-length"] == "512"
+        assert head.headers["docker-content-digest"] == arm.layer
+    assert setup.relay.count("GET", f"/blobs/{arm.layer}") == 0
+
+
+def test_token_mode_mirror_issues_pull_tokens_to_signed_in_users_only(
+    setup: Setup, start_server: Callable[..., ServerProcess]
+) -> None:
+    repo = f"library/tokened-{os.urandom(4).hex()}"
+    with httpx.Client(base_url=setup.distribution.url, timeout=60.0) as upstream:
+        image = push_to_distribution(upstream, repo, "latest", layers=1, layer_size=2048)
+    mirrors = [{"prefix": "dist", "upstream": setup.distribution.url}]
+    mirror = start_server(env={**auth_env("token"), "PORTSIDE_MIRRORS": json.dumps(mirrors)})
+    PortsideCli(mirror).create_user(LOCAL_USER, LOCAL_PASSWORD)
+    path = f"/v2/dist/{repo}/manifests/latest"
+    anonymous = Caller(mirror.url, "token")
+    refused = anonymous.get(path, headers={"Accept": OCI_MANIFEST})
+    assert refused.status_code == 401
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    signed_in = Caller(mirror.url, "token", (LOCAL_USER, LOCAL_PASSWORD))
+    pulled = signed_in.get(path, headers={"Accept": OCI_MANIFEST})
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.content == image.manifest
+    layer = signed_in.get(f"/v2/dist/{repo}/blobs/{sha256(image.layers[0])}")
+    assert layer.content == image.layers[0]
+    # A signed-in user may not push into the mirror either.
+    push = signed_in.post(f"/v2/dist/{repo}/blobs/uploads/")
+    assert push.status_code == 405
+    assert error_codes(push) == ["UNSUPPORTED"]
