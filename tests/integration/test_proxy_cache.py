@@ -437,14 +437,18 @@ def test_index_children_are_fetched_when_asked_for(setup: Setup) -> None:
     assert setup.relay.count("GET", f"/blobs/{arm.layer}") == 0
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_token_mode_mirror_issues_pull_tokens_to_signed_in_users_only(
-    setup: Setup, start_server: Callable[..., ServerProcess]
+    setup: Setup, start_server: Callable[..., ServerProcess], request: pytest.FixtureRequest, database: str
 ) -> None:
     repo = f"library/tokened-{os.urandom(4).hex()}"
     with httpx.Client(base_url=setup.distribution.url, timeout=60.0) as upstream:
         image = push_to_distribution(upstream, repo, "latest", layers=1, layer_size=2048)
-    mirrors = [{"prefix": "dist", "upstream": setup.distribution.url}]
-    mirror = start_server(env={**auth_env("token"), "PORTSIDE_MIRRORS": json.dumps(mirrors)})
+    mirrors = [{"prefix": "dist", "upstream": setup.distribution.url, "manifest_ttl_seconds": 0}]
+    env = {**auth_env("token"), "PORTSIDE_MIRRORS": json.dumps(mirrors)}
+    if database == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    mirror = start_server(env=env)
     PortsideCli(mirror).create_user(LOCAL_USER, LOCAL_PASSWORD)
     path = f"/v2/dist/{repo}/manifests/latest"
     anonymous = Caller(mirror.url, "token")
@@ -455,6 +459,8 @@ def test_token_mode_mirror_issues_pull_tokens_to_signed_in_users_only(
     pulled = signed_in.get(path, headers={"Accept": OCI_MANIFEST})
     assert pulled.status_code == 200, pulled.text
     assert pulled.content == image.manifest
+    # Revalidated (TTL 0) and confirmed: the same bytes again.
+    assert signed_in.get(path, headers={"Accept": OCI_MANIFEST}).content == image.manifest
     layer = signed_in.get(f"/v2/dist/{repo}/blobs/{sha256(image.layers[0])}")
     assert layer.content == image.layers[0]
     # A signed-in user may not push into the mirror either.
