@@ -15,15 +15,17 @@ from tests.support.server import ServerProcess
 ADMIN = ("admin", "admin-password-1")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Two workers, no caching of the flag, so each request sees the switch at once."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Two workers, no caching of the flag, so each request sees the switch at once; on each database."""
     env = {
         "PORTSIDE_AUTH": "basic",
         "PORTSIDE_ADMIN_USERNAME": ADMIN[0],
         "PORTSIDE_ADMIN_PASSWORD": ADMIN[1],
         "PORTSIDE_MAINTENANCE_CACHE_SECONDS": "0",
     }
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     process = ServerProcess(tmp_path_factory.mktemp("maintenance") / "data", workers=2, env=env).start()
     yield process
     process.stop()
