@@ -467,3 +467,31 @@ def test_token_mode_mirror_issues_pull_tokens_to_signed_in_users_only(
     push = signed_in.post(f"/v2/dist/{repo}/blobs/uploads/")
     assert push.status_code == 405
     assert error_codes(push) == ["UNSUPPORTED"]
+
+
+def test_a_layer_cached_for_one_repository_is_not_downloaded_again_for_another(setup: Setup) -> None:
+    first, second = unique("base"), unique("derived")
+    publisher = setup.publisher()
+    image = push_small_image(publisher, first, "v1", layer_size=4096)
+    # The same config and layer under another repository upstream (a shared base layer).
+    for digest in (image.config, image.layer):
+        mount = publisher.post(
+            f"/v2/{second}/blobs/uploads/",
+            params={"mount": digest, "from": first},
+            extra_scopes=[f"repository:{first}:pull"],
+        )
+        assert mount.status_code == 201, mount.text
+    response = publisher.put(
+        f"/v2/{second}/manifests/v1", content=image.manifest, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert response.status_code == 201
+    with setup.puller() as mirror:
+        assert mirror.get(f"/v2/hub/{first}/blobs/{image.layer}").status_code == 200
+        assert _manifest(mirror, f"/v2/hub/{second}/manifests/v1").content == image.manifest
+        again = mirror.get(f"/v2/hub/{second}/blobs/{image.layer}")
+        assert sha256(again.content) == image.layer
+        # A digest the second repository's manifest does not list is not opened from the first's cache.
+        stranger = mirror.get(f"/v2/hub/{second}/blobs/{sha256(b'not in any manifest')}")
+        assert stranger.status_code == 404
+    assert setup.relay.count("GET", f"/{first}/blobs/{image.layer}") == 1
+    assert setup.relay.count("GET", f"/{second}/blobs/{image.layer}") == 0

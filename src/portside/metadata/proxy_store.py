@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from portside.metadata.store import MetadataStore, as_utc, utcnow
-from portside.metadata.tables import proxy_repositories, proxy_tags
+from portside.metadata.tables import manifest_references, proxy_repositories, proxy_tags, repositories
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,20 @@ class ProxyStore:
                     set_={"digest": digest, "checked_at": checked_at},
                 )
             )
+
+    async def manifest_references_blob(self, repository: str, digest: str) -> bool:
+        """True if a manifest stored in ``repository`` lists ``digest`` as a blob (config or layer)."""
+        query = (
+            select(manifest_references.c.target_digest)
+            .select_from(
+                manifest_references.join(repositories, repositories.c.id == manifest_references.c.repository_id)
+            )
+            .where(
+                repositories.c.name == repository,
+                manifest_references.c.target_digest == digest,
+                manifest_references.c.kind == "blob",
+            )
+            .limit(1)
+        )
+        async with self._store.reading() as conn:
+            return (await conn.execute(query)).first() is not None

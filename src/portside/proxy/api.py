@@ -94,7 +94,9 @@ async def _blob(
     request: Request, registry: Registry, service: ProxyService, match: RouteMatch, target: Target
 ) -> Response:
     digest = parse_digest(match.reference)
-    if await registry.store.linked_blob(match.name, str(digest)) is not None:
+    if await registry.store.linked_blob(match.name, str(digest)) is not None or await service.link_known_blob(
+        match.name, digest
+    ):
         return await blob(request, registry, match)
     headers = {"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}
     if request.method == "HEAD":

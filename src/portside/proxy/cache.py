@@ -26,6 +26,7 @@ from portside.proxy.routing import Mirror, Target, mirror_for, mirrors_from
 from portside.proxy.upstream import UpstreamClient, UpstreamUnavailable
 from portside.registry.manifests import references_of
 from portside.registry.services import Registry
+from portside.storage.paths import blob_key
 
 log = logging.getLogger("portside.proxy")
 
@@ -76,7 +77,9 @@ class BlobTee:
         try:
             await registry.uploads.monolithic(repository, digest, self._source())
         except asyncio.CancelledError:
-            await self._offer(RuntimeError("the server is shutting down"))
+            # No waiting while cancelled: a client that cannot take the news now is being cut off anyway.
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(RuntimeError("the server is shutting down"))
             raise
         except Exception as exc:
             log.warning("caching %s in %s failed: %s", digest, repository, exc)
@@ -263,6 +266,20 @@ class ProxyService:
             )
         value = response.headers.get("content-length")
         return int(value) if value and value.isdigit() else None
+
+    async def link_known_blob(self, name: str, digest: Digest) -> bool:
+        """Link a blob this registry already stores when a manifest cached in ``name`` references it.
+
+        The upstream's manifest for this repository vouches for the digest, and the stored bytes
+        were verified against it, so no second download is needed (Docker Hub images share layers).
+        """
+        if not await self.store.manifest_references_blob(name, str(digest)):
+            return False
+        known = await self.registry.store.blob_known(str(digest))
+        if known is None or await self.registry.storage.stat(blob_key(digest)) is None:
+            return False
+        await self.registry.store.link_blob(name, str(digest), known.size)
+        return True
 
     async def fetch_blob(self, name: str, target: Target, digest: Digest) -> BlobTee:
         """Start caching a blob; the tee's ``chunks()`` stream it to the client meanwhile."""

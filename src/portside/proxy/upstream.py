@@ -82,7 +82,8 @@ class UpstreamClient:
         if basic is not None:
             headers["Authorization"] = basic
         try:
-            response = await self._client.get(realm, params=params, headers=headers)
+            # Merged, not replaced: a realm may carry a query of its own.
+            response = await self._client.get(httpx.URL(realm).copy_merge_params(params), headers=headers)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"token endpoint {realm}: {exc!r}") from exc
         if response.status_code != 200:
