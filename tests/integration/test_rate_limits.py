@@ -1,4 +1,4 @@
-"""Docker Hub style pull limits on real two-worker servers (SQLite and PostgreSQL).
+"""Docker Hub style pull limits on real two-worker servers (SQLite, PostgreSQL) and a three-node cluster.
 
 Each test pulls from its own loopback source address (127.0.0.x), so each anonymous test
 has a counter of its own on the shared server.
@@ -7,13 +7,17 @@ has a counter of its own on the shared server.
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
+from deploy.localcluster import LocalCluster
 from tests.support.accounts import PortsideCli, auth_env
 from tests.support.observe import scrape, value
 from tests.support.protocol import error_codes, push_image, sha256
@@ -31,9 +35,10 @@ _addresses = itertools.count(10)
 
 @dataclass
 class LimitedRegistry:
-    """A server with pull limits on, and an image alice pushed to a public repository."""
+    """Rate-limited servers (one, or the nodes of a cluster behind ``url``) and an image alice pushed."""
 
-    server: ServerProcess
+    url: str
+    servers: list[ServerProcess]
     repository: str
     media_type: str
     layer: str
@@ -42,17 +47,34 @@ class LimitedRegistry:
         """A client from a loopback address no other test uses."""
         address = f"127.0.0.{next(_addresses)}"
         transport = httpx.HTTPTransport(local_address=address)
-        return httpx.Client(base_url=self.server.url, auth=auth, transport=transport, timeout=30.0)
+        return httpx.Client(base_url=self.url, auth=auth, transport=transport, timeout=30.0)
 
     @property
     def manifest_path(self) -> str:
         """Where the image's manifest is."""
         return f"/v2/{self.repository}/manifests/v1"
 
+    def refused_pulls(self) -> float:
+        """Anonymous pulls refused so far, summed over every server's metrics."""
+        return sum(
+            value(scrape(server.url), "portside_rate_limited_pulls_total", caller="anonymous")
+            for server in self.servers
+        )
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+
+def _prepare(url: str, cli_server: ServerProcess, servers: list[ServerProcess]) -> LimitedRegistry:
+    cli = PortsideCli(cli_server)
+    cli.create_user(*ALICE)
+    cli.create_user(*BOB)
+    with httpx.Client(base_url=url, auth=ALICE, timeout=30.0) as alice:
+        image = push_image(alice, "alice/app", "v1", layers=1)
+    cli.set_public("alice/app")
+    return LimitedRegistry(url, servers, "alice/app", image.media_type, sha256(image.layers[0]))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "cluster"])
 def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LimitedRegistry]:
-    """One rate-limited server per backend for the module."""
+    """One rate-limited registry per backend for the module: a two-worker server, or a cluster behind nginx."""
     env = auth_env(
         "basic",
         pull_rate_limit="true",
@@ -60,17 +82,21 @@ def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         pull_limit_authenticated=USER_LIMIT,
         pull_limit_window_seconds=WINDOW,
     )
+    if request.param == "cluster":
+        # Three nodes: the counters must be shared through PostgreSQL, and nginx's X-Forwarded-For
+        # (from loopback, trusted by default) must name the real client address.
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="portside-limits-")), extra_env=env).start()
+        try:
+            yield _prepare(cluster.url, cluster.nodes[0], cluster.nodes)
+        finally:
+            cluster.stop()
+            shutil.rmtree(cluster.root, ignore_errors=True)
+        return
     if request.param == "postgresql":
         env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     server = ServerProcess(tmp_path_factory.mktemp(f"limits-{request.param}") / "data", workers=2, env=env).start()
     try:
-        cli = PortsideCli(server)
-        cli.create_user(*ALICE)
-        cli.create_user(*BOB)
-        with httpx.Client(base_url=server.url, auth=ALICE, timeout=30.0) as alice:
-            image = push_image(alice, "alice/app", "v1", layers=1)
-        cli.set_public("alice/app")
-        yield LimitedRegistry(server, "alice/app", image.media_type, sha256(image.layers[0]))
+        yield _prepare(server.url, server, [server])
     finally:
         server.stop()
 
@@ -134,21 +160,20 @@ def test_error_answers_on_manifests_carry_the_quota_too(limited: LimitedRegistry
     assert _limit(missing) == (f"{ANONYMOUS_LIMIT};w={WINDOW}", f"{ANONYMOUS_LIMIT - 1};w={WINDOW}")
 
 
-def test_concurrent_pulls_on_both_workers_never_exceed_the_limit(limited: LimitedRegistry) -> None:
+def test_concurrent_pulls_on_all_workers_and_nodes_never_exceed_the_limit(limited: LimitedRegistry) -> None:
     address = f"127.0.0.{next(_addresses)}"
-    before = value(scrape(limited.server.url), "portside_rate_limited_pulls_total", caller="anonymous")
+    before = limited.refused_pulls()
 
     def pull(_: int) -> int:
-        # A new connection per pull: the kernel spreads them over both workers.
+        # A new connection per pull: the kernel (or nginx) spreads them over workers and nodes.
         transport = httpx.HTTPTransport(local_address=address)
-        with httpx.Client(base_url=limited.server.url, transport=transport, timeout=60.0) as client:
+        with httpx.Client(base_url=limited.url, transport=transport, timeout=60.0) as client:
             return client.get(limited.manifest_path).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(pull, range(12)))
     assert sorted(statuses) == [200] * ANONYMOUS_LIMIT + [429] * (12 - ANONYMOUS_LIMIT)
-    after = value(scrape(limited.server.url), "portside_rate_limited_pulls_total", caller="anonymous")
-    assert after - before == 12 - ANONYMOUS_LIMIT
+    assert limited.refused_pulls() - before == 12 - ANONYMOUS_LIMIT
 
 
 def test_no_rate_limit_headers_when_switched_off(start_server) -> None:  # type: ignore[no-untyped-def]
