@@ -495,3 +495,23 @@ def test_a_layer_cached_for_one_repository_is_not_downloaded_again_for_another(s
         assert stranger.status_code == 404
     assert setup.relay.count("GET", f"/{first}/blobs/{image.layer}") == 1
     assert setup.relay.count("GET", f"/{second}/blobs/{image.layer}") == 0
+
+
+def test_read_only_maintenance_serves_the_cache_and_fills_nothing(
+    setup: Setup, start_server: Callable[..., ServerProcess]
+) -> None:
+    repo = f"library/maint-{os.urandom(4).hex()}"
+    with httpx.Client(base_url=setup.distribution.url, timeout=60.0) as upstream:
+        image = push_to_distribution(upstream, repo, "latest", layers=1, layer_size=1024)
+        other = push_to_distribution(upstream, repo, "other", layers=1, layer_size=1024)
+    mirrors = [{"prefix": "dist", "upstream": setup.distribution.url, "manifest_ttl_seconds": 0}]
+    mirror = start_server(env={"PORTSIDE_MIRRORS": json.dumps(mirrors), "PORTSIDE_MAINTENANCE_CACHE_SECONDS": "0"})
+    with httpx.Client(base_url=mirror.url, timeout=60.0) as client:
+        assert _manifest(client, f"/v2/dist/{repo}/manifests/latest").content == image.manifest
+        PortsideCli(mirror).run("maintenance", "on")
+        assert _manifest(client, f"/v2/dist/{repo}/manifests/latest").content == image.manifest
+        refused = _manifest(client, f"/v2/dist/{repo}/manifests/other")
+        assert refused.status_code == 503
+        assert "read-only mode" in refused.json()["errors"][0]["message"]
+        blob = client.get(f"/v2/dist/{repo}/blobs/{sha256(other.layers[0])}")
+        assert blob.status_code == 503

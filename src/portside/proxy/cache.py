@@ -172,6 +172,9 @@ class ProxyService:
         tag = validate_tag(reference)
         cached = await self.store.cached_tag(name, tag)
         local = await self.registry.store.get_manifest_by_tag(name, tag)
+        if local is not None and await self.registry.maintenance.read_only():
+            # Read-only for maintenance: nothing is written, so a cached tag is served as it is.
+            return
         if cached is not None and local is not None and local.digest == cached.digest:
             ttl = timedelta(seconds=target.mirror.settings.manifest_ttl_seconds)
             if utcnow() - cached.checked_at < ttl:
@@ -202,7 +205,16 @@ class ProxyService:
             return True
         return False
 
+    async def _refuse_fill_while_read_only(self, target: Target, what: str) -> None:
+        if await self.registry.maintenance.read_only():
+            raise RegistryError(
+                ErrorKind.UNAVAILABLE,
+                f"the registry is in read-only mode for maintenance and {what} is not cached",
+                {"upstream": target.mirror.upstream, "readOnly": True},
+            )
+
     async def _fetch_manifest(self, name: str, target: Target, reference: str, tag: str | None) -> None:
+        await self._refuse_fill_while_read_only(target, f"manifest {reference}")
         client = self.upstream(target.mirror)
         try:
             response = await client.send(
@@ -273,7 +285,9 @@ class ProxyService:
         The upstream's manifest for this repository vouches for the digest, and the stored bytes
         were verified against it, so no second download is needed (Docker Hub images share layers).
         """
-        if not await self.store.manifest_references_blob(name, str(digest)):
+        if await self.registry.maintenance.read_only() or not await self.store.manifest_references_blob(
+            name, str(digest)
+        ):
             return False
         known = await self.registry.store.blob_known(str(digest))
         if known is None or await self.registry.storage.stat(blob_key(digest)) is None:
@@ -283,6 +297,7 @@ class ProxyService:
 
     async def fetch_blob(self, name: str, target: Target, digest: Digest) -> BlobTee:
         """Start caching a blob; the tee's ``chunks()`` stream it to the client meanwhile."""
+        await self._refuse_fill_while_read_only(target, f"blob {digest}")
         try:
             response = await self.upstream(target.mirror).send(
                 "GET", target.upstream_name, f"blobs/{digest}", stream=True
