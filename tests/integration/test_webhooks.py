@@ -191,6 +191,11 @@ def test_event_filter_retries_with_exponential_backoff_then_gives_up(
     assert failed["last_status_code"] == 500 and "HTTP 500" in failed["last_error"]
     assert len(dead.snapshot()) == MAX_ATTEMPTS
 
+    # Every attempt is counted in the metrics.
+    metrics = admin.get("/metrics").text
+    for outcome in ("delivered", "retrying", "failed"):
+        assert f'portside_webhook_deliveries_total{{outcome="{outcome}"}}' in metrics
+
 
 def test_only_namespace_admins_manage_webhooks(server: ServerProcess, admin: httpx.Client) -> None:
     cli = PortsideCli(server)
