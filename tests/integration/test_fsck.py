@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from portside.cli import cli as portside
@@ -26,8 +29,22 @@ def blob_file(server: ServerProcess, digest: str) -> Path:
 def fsck(cli: PortsideCli, *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``portside fsck --json ARGS``; its exit status and report."""
     argv = ["fsck", "--json", *args, "--data-dir", str(cli.server.data_dir)]
-    result = CliRunner().invoke(portside, argv, catch_exceptions=False)
+    env = {key: value for key, value in cli.server.env.items() if key != "PORTSIDE_AUTH"}
+    result = CliRunner().invoke(portside, argv, env=env, catch_exceptions=False)
     return result.exit_code, json.loads(result.stdout)
+
+
+def execute(server: ServerProcess, statement: str, **params: object) -> None:
+    """Change the server's database behind its back (to break it)."""
+    url = server.env.get("PORTSIDE_DATABASE_URL") or f"sqlite+aiosqlite:///{server.data_dir / 'portside.db'}"
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text(statement), params)
+        await engine.dispose()
+
+    asyncio.run(run())
 
 
 def kinds(report: dict[str, Any]) -> set[tuple[str, str]]:
@@ -35,8 +52,14 @@ def kinds(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(p["kind"], p["subject"]) for p in report["problems"]}
 
 
-def test_fsck_reports_and_repairs_broken_content(tmp_path: Path, start_server: Callable[..., ServerProcess]) -> None:
-    server = start_server(data_dir=tmp_path / "data")
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_fsck_reports_and_repairs_broken_content(
+    tmp_path: Path, start_server: Callable[..., ServerProcess], request: pytest.FixtureRequest, database: str
+) -> None:
+    env: dict[str, str] = {}
+    if database == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    server = start_server(data_dir=tmp_path / "data", env=env)
     cli = PortsideCli(server)
     repos = [unique_repo("fsck") for _ in range(3)]
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -52,13 +75,13 @@ def test_fsck_reports_and_repairs_broken_content(tmp_path: Path, start_server: C
         path = blob_file(server, corrupt_layer)
         path.write_bytes(bytes(b ^ 0xFF for b in path.read_bytes()))
         blob_file(server, missing_layer).unlink()
-        with sqlite3.connect(server.data_dir / "portside.db") as db:
-            altered = images[2].manifest + b" "
-            db.execute("UPDATE manifests SET content = ? WHERE digest = ?", (altered, images[2].digest))
+        altered = images[2].manifest + b" "
+        execute(
+            server, "UPDATE manifests SET content = :content WHERE digest = :d", content=altered, d=images[2].digest
+        )
         # A tag left pointing at a manifest that is gone.
         extra = push_image(client, repos[2], "old", layers=1)
-        with sqlite3.connect(server.data_dir / "portside.db") as db:
-            db.execute("DELETE FROM manifests WHERE digest = ?", (extra.digest,))
+        execute(server, "DELETE FROM manifests WHERE digest = :d", d=extra.digest)
 
         status, report = fsck(cli)
         assert status == 1 and not report["clean"]

@@ -57,8 +57,8 @@ class FsckStore:
         """Every blob row (digest, size), in digest order."""
         after = ""
         while True:
-            query = select(blobs.c.digest, blobs.c.size).where(blobs.c.digest > after)
-            query = query.order_by(self._store.ordered(blobs.c.digest)).limit(self._page)
+            digest = self._store.ordered(blobs.c.digest)
+            query = select(blobs.c.digest, blobs.c.size).where(digest > after).order_by(digest).limit(self._page)
             async with self._store.reading() as conn:
                 rows = (await conn.execute(query)).all()
             for row in rows:
@@ -77,7 +77,7 @@ class FsckStore:
                 .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
                 .where(
                     (manifests.c.repository_id > after[0])
-                    | and_(manifests.c.repository_id == after[0], manifests.c.digest > after[1])
+                    | and_(manifests.c.repository_id == after[0], self._store.ordered(manifests.c.digest) > after[1])
                 )
                 .order_by(manifests.c.repository_id, self._store.ordered(manifests.c.digest))
                 .limit(self._page)
