@@ -515,3 +515,27 @@ def test_read_only_maintenance_serves_the_cache_and_fills_nothing(
         assert "read-only mode" in refused.json()["errors"][0]["message"]
         blob = client.get(f"/v2/dist/{repo}/blobs/{sha256(other.layers[0])}")
         assert blob.status_code == 503
+
+
+def test_a_caller_over_the_pull_limit_causes_no_upstream_request(
+    setup: Setup, start_server: Callable[..., ServerProcess]
+) -> None:
+    repo = unique("limited-caller")
+    push_small_image(setup.publisher(), repo, "v1")
+    push_small_image(setup.publisher(), repo, "v2")
+    credentials = {"username": UPSTREAM_USER, "password": UPSTREAM_PASSWORD}
+    mirrors = [{"prefix": "hub", "upstream": setup.relay.url, **credentials}]
+    env = {
+        "PORTSIDE_MIRRORS": json.dumps(mirrors),
+        "PORTSIDE_PULL_RATE_LIMIT": "true",
+        "PORTSIDE_PULL_LIMIT_ANONYMOUS": "1",
+    }
+    mirror = start_server(env=env)
+    with httpx.Client(base_url=mirror.url, timeout=60.0) as client:
+        assert _manifest(client, f"/v2/hub/{repo}/manifests/v1").status_code == 200
+        over = _manifest(client, f"/v2/hub/{repo}/manifests/v2")
+        assert over.status_code == 429
+        assert error_codes(over) == ["TOOMANYREQUESTS"]
+        assert "retry-after" in over.headers
+    assert setup.relay.count("GET", f"/{repo}/manifests/v1") == 1
+    assert setup.relay.count("GET", f"/{repo}/manifests/v2") == 0

@@ -11,7 +11,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from portside.api.access import enforce
+from portside.api.access import client_address, enforce
 from portside.api.responses import API_VERSION_HEADER, error_response, head_response
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
 from portside.api.v2 import blob, dispatch, manifest
@@ -80,14 +80,27 @@ async def proxy_dispatch(request: Request) -> Response:
         registry: Registry = request.app.state.registry
         request.state.access = await enforce(request, registry.gate, match)
         if match.route.endpoint is Endpoint.MANIFEST:
-            await service.ensure_manifest(match.name, target, match.reference)
+            # A caller already over the pull limit is answered 429 by the core handler, and no upstream
+            # request is made on its behalf.
+            if not await _out_of_pulls(request, registry):
+                await service.ensure_manifest(match.name, target, match.reference)
             return await manifest(request, registry, match)
         return await _blob(request, registry, service, match, target)
     except RegistryError as error:
+        for name, value in getattr(request.state, "rate_limit_headers", {}).items():
+            error.headers.setdefault(name, value)
         return error_response(error, request.method)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+
+
+async def _out_of_pulls(request: Request, registry: Registry) -> bool:
+    limiter = registry.pull_limits
+    if limiter is None or request.method != "GET":
+        return False
+    quota = await limiter.peek(request.state.access.actor, client_address(request))
+    return quota.remaining == 0
 
 
 async def _blob(
