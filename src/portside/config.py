@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from portside.observability.forwarded import TrustedProxies
+from portside.oci.names import NAME_RE
 
 MIB = 1024 * 1024
 
@@ -67,6 +68,8 @@ class MirrorSettings(BaseModel):
             raise ValueError(f"mirror upstream {self.upstream!r} must be an http:// or https:// URL")
         self.upstream = self.upstream.rstrip("/")
         self.prefix = self.prefix.strip("/")
+        if self.prefix and not NAME_RE.match(self.prefix):
+            raise ValueError(f"mirror prefix {self.prefix!r} must be lower-case repository name components")
         if self.password is not None and self.username is None:
             raise ValueError("a mirror password needs a username")
         return self

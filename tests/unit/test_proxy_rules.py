@@ -233,6 +233,8 @@ def test_mirror_password_is_masked_when_shown_and_revealed_for_workers() -> None
     ("mirrors", "message"),
     [
         ([{"upstream": "ftp://x"}], "http:// or https://"),
+        ([{"prefix": "Hub", "upstream": "http://x"}], "lower-case"),
+        ([{"prefix": "hub//x", "upstream": "http://x"}], "lower-case"),
         ([{"upstream": "http://x", "password": "p"}], "needs a username"),
         ([{"upstream": "http://x", "pull": "everyone"}], "pull"),
         ([{"upstream": "http://x", "manifest_ttl_seconds": -1}], "manifest_ttl_seconds"),
