@@ -116,6 +116,19 @@ def test_a_name_under_a_prefix_maps_to_the_rest_of_the_name_upstream() -> None:
     assert target.upstream_name == "library/alpine"
 
 
+def test_official_docker_hub_images_are_asked_for_under_library() -> None:
+    alpine = mirror_for(MIRRORS, "hub/alpine")
+    assert alpine is not None
+    assert alpine.upstream_name == "library/alpine"
+    # Only on Docker Hub, and only for one-component names.
+    other = mirror_for(MIRRORS, "quay/alpine")
+    assert other is not None
+    assert other.upstream_name == "alpine"
+    user_image = mirror_for(MIRRORS, "hub/bitnami/redis")
+    assert user_image is not None
+    assert user_image.upstream_name == "bitnami/redis"
+
+
 def test_the_longest_prefix_wins() -> None:
     target = mirror_for(MIRRORS, "hub/ghcr/owner/tool")
     assert target is not None

@@ -42,6 +42,17 @@ def upstream_host(url: str) -> str:
     return urlsplit(url).netloc
 
 
+# Docker Hub serves its official images under library/ only; `docker pull alpine` means library/alpine.
+DOCKER_HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "docker.io", "registry.hub.docker.com"})
+
+
+def upstream_name_for(mirror: Mirror, name: str) -> str:
+    """The repository name to ask the upstream for (``alpine`` is ``library/alpine`` on Docker Hub)."""
+    if "/" not in name and urlsplit(mirror.upstream).hostname in DOCKER_HUB_HOSTS:
+        return f"library/{name}"
+    return name
+
+
 def mirror_for(mirrors: list[Mirror], name: str) -> Target | None:
     """The mirror whose prefix ``name`` lies under, or the whole-registry mirror, or ``None``.
 
@@ -49,9 +60,9 @@ def mirror_for(mirrors: list[Mirror], name: str) -> Target | None:
     """
     for mirror in mirrors:
         if mirror.whole_registry:
-            return Target(mirror, name)
+            return Target(mirror, upstream_name_for(mirror, name))
         if name.startswith(mirror.prefix + "/"):
-            return Target(mirror, name[len(mirror.prefix) + 1 :])
+            return Target(mirror, upstream_name_for(mirror, name[len(mirror.prefix) + 1 :]))
     return None
 
 
