@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.accounts import PortsideCli
+from tests.support.images import build_image_layout
 from tests.support.protocol import Image, error_codes, push_image, sha256, unique_repo
 from tests.support.server import ServerProcess
 
@@ -39,7 +41,7 @@ def assert_read_only(response: httpx.Response) -> None:
     assert response.headers["allow"] == "GET, HEAD"
 
 
-def test_read_only_refuses_writes_and_keeps_reads(server: ServerProcess) -> None:
+def test_read_only_refuses_writes_and_keeps_reads(server: ServerProcess, tmp_path: Path) -> None:
     cli = PortsideCli(server)
     cli.create_user("mbob", "bob-password-1")
     repo = unique_repo("admin")
@@ -71,6 +73,9 @@ def test_read_only_refuses_writes_and_keeps_reads(server: ServerProcess) -> None
         assert admin.head(f"/v2/{repo}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
         assert admin.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
         assert admin.get("/api/v1/robots/admin").status_code == 200
+        build_image_layout(tmp_path / "layout", layers=1, layer_size=100, seed=5)
+        refused = cli.run("import", str(tmp_path / "layout"), f"{repo}:imported", check=False)
+        assert "UNSUPPORTED" in refused and "read-only" in refused
 
         # The admin API shows and switches it; only site admins may switch.
         assert admin.get("/api/v1/maintenance").json() == {"read_only": True, "configured": False, "runtime": True}

@@ -20,6 +20,7 @@ from portside.metadata.webhook_store import DeliveryRecord, EndpointRecord, NewD
 from portside.notifications.events import (
     EventAction,
     RegistryEvent,
+    RetentionScan,
     Source,
     envelope,
     event_json,
@@ -107,6 +108,12 @@ class Notifier:
         lifecycle jobs for :attr:`~portside.notifications.events.EventAction.RETENTION_SCAN`).
         """
         return await self.store.enqueue(await self._deliveries_for(event))
+
+    async def retention_scan(self, repository: str, scan: RetentionScan) -> int:
+        """Tell the namespace's endpoints what a retention scan of ``repository`` found (for the lifecycle jobs)."""
+        return await self.emit(
+            RegistryEvent(action=EventAction.RETENTION_SCAN, repository=repository, actor="retention", retention=scan)
+        )
 
     async def emit_buffered(self, event: RegistryEvent) -> None:
         """Queue a routine event (pulls): written by :meth:`flush` within about a second."""
