@@ -51,6 +51,7 @@ def build_app(settings: Settings) -> Starlette:
                 registry.notifier.store, settings, metrics.record_webhook_delivery if metrics else None
             )
             jobs.append(Job("webhook-delivery", settings.webhook_poll_seconds, deliverer.run, record_idle=False))
+            jobs.append(Job("webhook-log-prune", 3600, deliverer.prune_log))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())

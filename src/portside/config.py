@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest wait between delivery attempts.")
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one webhook request.")
     webhook_poll_seconds: float = Field(2.0, gt=0, description="How often the leader looks for due webhook deliveries.")
+    webhook_log_retention_days: int = Field(
+        30, ge=1, description="Delivered and failed webhook deliveries are kept this long in the delivery log."
+    )
     webhook_endpoint_cache_seconds: float = Field(
         5.0, ge=0, description="How long each process caches a namespace's endpoints (0: read them on every event)."
     )

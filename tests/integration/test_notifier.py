@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from portside.config import Settings
 from portside.metadata import migrate
+from portside.metadata.store import utcnow
 from portside.notifications.events import EventAction, RegistryEvent, RetentionScan
 from portside.registry.services import build_registry
 
@@ -47,6 +49,13 @@ def test_retention_scan_and_pull_events_reach_the_outbox_of_subscribed_endpoints
             }
             assert event["actor"] == {"name": "retention"}
             assert await notifier.deliveries(others.endpoint.id) == []
+
+            # The log keeps pending rows; finished ones go after their retention.
+            await notifier.store.record_attempt(
+                log[0].id, status="delivered", attempts=1, status_code=200, error=None, next_attempt_at=utcnow()
+            )
+            assert await notifier.store.prune(utcnow() + timedelta(days=1)) == 1
+            assert [d.action for d in await notifier.deliveries(wanted.endpoint.id)] == ["retention_scan"]
         finally:
             await registry.close()
 

@@ -212,6 +212,16 @@ class WebhookStore:
         async with self._store.writing() as conn:
             await conn.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(values))
 
+    async def prune(self, before: datetime) -> int:
+        """Forget delivered and failed deliveries created before ``before``; how many."""
+        async with self._store.writing() as conn:
+            result = await conn.execute(
+                delete(webhook_deliveries).where(
+                    webhook_deliveries.c.status != "pending", webhook_deliveries.c.created_at < before
+                )
+            )
+            return int(result.rowcount or 0)
+
     async def deliveries(self, endpoint_id: int, limit: int = 100) -> list[DeliveryRecord]:
         """The delivery log of an endpoint, newest first."""
         query = (

@@ -43,6 +43,7 @@ class DeliveryOptions:
     backoff_seconds: float
     backoff_max_seconds: float
     timeout_seconds: float
+    log_retention_days: int = 30
     batch: int = 100
     concurrency: int = 8
     user_agent: str = "Portside-Webhooks"
@@ -68,8 +69,14 @@ class Deliverer:
             backoff_seconds=settings.webhook_backoff_seconds,
             backoff_max_seconds=settings.webhook_backoff_max_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
+            log_retention_days=settings.webhook_log_retention_days,
         )
         return cls(store, options, on_outcome)
+
+    async def prune_log(self) -> str:
+        """Forget finished deliveries older than the log's retention (pending ones are kept)."""
+        removed = await self._store.prune(utcnow() - timedelta(days=self._options.log_retention_days))
+        return f"{removed} old deliveries removed"
 
     async def run(self) -> str | None:
         """Attempt every due delivery once; a summary, or ``None`` when nothing was due."""

@@ -74,6 +74,9 @@ class Notifier:
             return cached[1]
         endpoints = [e for e in await self.store.endpoints(namespace) if e.enabled]
         if self.options.endpoint_cache_seconds > 0:
+            if len(self._cache) >= 10_000:
+                # Bounded: a registry with very many namespaces re-reads instead of growing.
+                self._cache.clear()
             self._cache[namespace] = (now + self.options.endpoint_cache_seconds, endpoints)
         return endpoints
 
