@@ -226,17 +226,20 @@ async def _plain_layer(
     hasher = hashlib.sha256()
     path = work / f"layer-{layer.digest.encoded}.tmp"
     out: IO[bytes]
-    with path.open("wb") as out:
-        async for chunk in _stream(registry, repository, str(layer.digest)):
-            data = inflater.decompress(chunk) if inflater is not None else chunk
-            out.write(data)
-            hasher.update(data)
-            if progress is not None:
-                progress(len(chunk))
-        if inflater is not None:
-            rest = inflater.flush()
-            out.write(rest)
-            hasher.update(rest)
+    try:
+        with path.open("wb") as out:
+            async for chunk in _stream(registry, repository, str(layer.digest)):
+                data = inflater.decompress(chunk) if inflater is not None else chunk
+                out.write(data)
+                hasher.update(data)
+                if progress is not None:
+                    progress(len(chunk))
+            if inflater is not None:
+                rest = inflater.flush()
+                out.write(rest)
+                hasher.update(rest)
+    except zlib.error as exc:
+        raise TransferError(f"layer {layer.digest} is typed {layer.media_type} but is not gzip data ({exc})") from exc
     name = f"{hasher.hexdigest()}.tar"
     with contextlib.suppress(FileNotFoundError):
         (work / name).unlink()
