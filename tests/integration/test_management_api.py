@@ -49,6 +49,10 @@ EXPECTED_OPERATIONS = {
     "/permissions/repositories/{name}": {"get", "put", "delete"},
     "/permissions/namespaces/{namespace}": {"get", "put", "delete"},
     "/audit": {"get"},
+    "/webhooks/{namespace}": {"get", "post"},
+    "/webhooks/{namespace}/{webhook_id}": {"get", "patch", "delete"},
+    "/webhooks/{namespace}/{webhook_id}/deliveries": {"get"},
+    "/maintenance": {"get", "put"},
 }
 
 

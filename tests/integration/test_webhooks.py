@@ -211,6 +211,8 @@ def test_only_namespace_admins_manage_webhooks(server: ServerProcess, admin: htt
         unknown = bob.post("/api/v1/webhooks/hookbob", json={"url": "http://x/", "events": ["pushed"]})
         assert unknown.status_code == 400 and "pushed" in unknown.text
     assert httpx.get(f"{server.url}/api/v1/webhooks/hookbob").status_code == 401
+    audit = admin.get("/api/v1/audit", params={"target": "hookbob", "action": "webhook-create"}).json()
+    assert [(e["actor"], e["detail"]["url"]) for e in audit["events"]] == [("user:hookbob", "http://127.0.0.1:9/x")]
 
 
 def test_pending_deliveries_are_sent_after_a_restart(

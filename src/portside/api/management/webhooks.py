@@ -109,6 +109,9 @@ async def list_webhooks(namespace: str, caller: CallerDep, registry: RegistryDep
 async def create_webhook(namespace: str, body: WebhookCreate, caller: CallerDep, registry: RegistryDep) -> NewWebhook:
     """A new endpoint; the answer carries its `secret` (the HMAC key of `X-Portside-Signature`)."""
     created = await registry.notifier.create_for(caller, namespace, body.url, body.events, body.secret, body.enabled)
+    await registry.audit.record_now(
+        caller.actor, "webhook-create", namespace, caller.address, id=created.endpoint.id, url=body.url
+    )
     return NewWebhook(**webhook_view(created.endpoint).model_dump(), secret=created.secret)
 
 
@@ -123,13 +126,18 @@ async def update_webhook(
     namespace: str, webhook_id: int, body: WebhookUpdate, caller: CallerDep, registry: RegistryDep
 ) -> Webhook:
     """Switch the endpoint on or off; a disabled endpoint gets no new events."""
-    return webhook_view(await registry.notifier.set_enabled_for(caller, namespace, webhook_id, body.enabled))
+    updated = await registry.notifier.set_enabled_for(caller, namespace, webhook_id, body.enabled)
+    await registry.audit.record_now(
+        caller.actor, "webhook-update", namespace, caller.address, id=webhook_id, enabled=body.enabled
+    )
+    return webhook_view(updated)
 
 
 @router.delete("/{namespace}/{webhook_id}", status_code=204, summary="Remove a webhook [namespace admin]")
 async def delete_webhook(namespace: str, webhook_id: int, caller: CallerDep, registry: RegistryDep) -> None:
     """Remove the endpoint with its delivery log."""
     await registry.notifier.remove_for(caller, namespace, webhook_id)
+    await registry.audit.record_now(caller.actor, "webhook-delete", namespace, caller.address, id=webhook_id)
 
 
 @router.get("/{namespace}/{webhook_id}/deliveries", summary="A webhook's delivery log [namespace admin]")
