@@ -264,7 +264,7 @@ def test_first_client_gets_blob_bytes_while_it_is_being_cached(setup: Setup) -> 
         with setup.puller() as mirror:
             assert _manifest(mirror, f"/v2/hub/{repo}/manifests/v1").status_code == 200
             with mirror.stream("GET", f"/v2/hub/{repo}/blobs/{image.layer}") as response:
-                assert response.status_code == 200
+                assert response.status_code == 200, response.read()
                 assert response.headers["content-length"] == str(2 * 1024 * 1024)
                 chunks = response.iter_bytes()
                 first = next(chunks)

@@ -33,11 +33,14 @@ log = logging.getLogger("portside.proxy")
 # Everything a registry may hold under a tag: the upstream's own choice is stored as is, and
 # the local read checks it against the client's Accept header.
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST])
+# Blob bytes exactly as stored upstream: the Content-Length passed on must be the blob's size.
+IDENTITY = {"Accept-Encoding": "identity"}
 # Chunks queued between the upstream reader and a slow first client.
 TEE_QUEUE_CHUNKS = 32
 
 
 def _unavailable(target: Target, what: str, cause: UpstreamUnavailable) -> RegistryError:
+    log.warning("upstream %s unavailable for %s: %s", target.mirror.upstream, what, cause)
     return RegistryError(
         ErrorKind.UNAVAILABLE,
         f"upstream {target.mirror.upstream} is unavailable and {what} is not cached",
@@ -268,7 +271,9 @@ class ProxyService:
     async def head_blob(self, target: Target, digest: Digest) -> int | None:
         """The blob's size upstream (``None`` if unknown), without caching it."""
         try:
-            response = await self.upstream(target.mirror).send("HEAD", target.upstream_name, f"blobs/{digest}")
+            response = await self.upstream(target.mirror).send(
+                "HEAD", target.upstream_name, f"blobs/{digest}", IDENTITY
+            )
         except UpstreamUnavailable as exc:
             raise _unavailable(target, f"blob {digest}", exc) from exc
         await response.aclose()
@@ -300,7 +305,7 @@ class ProxyService:
         await self._refuse_fill_while_read_only(target, f"blob {digest}")
         try:
             response = await self.upstream(target.mirror).send(
-                "GET", target.upstream_name, f"blobs/{digest}", stream=True
+                "GET", target.upstream_name, f"blobs/{digest}", IDENTITY, stream=True
             )
         except UpstreamUnavailable as exc:
             raise _unavailable(target, f"blob {digest}", exc) from exc

@@ -94,6 +94,21 @@ class UpstreamClient:
             raise UpstreamUnavailable(f"token endpoint {realm} sent no token")
         self._tokens[scope] = CachedToken(token, time.monotonic() + token_lifetime(body))
 
+    async def _send_once(self, method: str, url: str, headers: dict[str, str], stream: bool) -> httpx.Response:
+        request = self._client.build_request(method, url, headers=headers)
+        try:
+            return await self._client.send(request, stream=stream)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            # A pooled keep-alive connection the upstream had already closed: one fresh try (GET and
+            # HEAD are idempotent). Refused connections and timeouts are not retried.
+            pass
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"{method} {url}: {exc!r}") from exc
+        try:
+            return await self._client.send(self._client.build_request(method, url, headers=headers), stream=stream)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"{method} {url}: {exc!r}") from exc
+
     async def send(
         self, method: str, repository: str, path: str, headers: dict[str, str] | None = None, stream: bool = False
     ) -> httpx.Response:
@@ -110,12 +125,7 @@ class UpstreamClient:
             authorization = self._authorization(scope)
             if authorization is not None:
                 request_headers["Authorization"] = authorization
-            try:
-                response = await self._client.send(
-                    self._client.build_request(method, url, headers=request_headers), stream=stream
-                )
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(f"{method} {url}: {exc!r}") from exc
+            response = await self._send_once(method, url, request_headers, stream)
             status = response.status_code
             if status == 401 and attempt == 0:
                 await response.aclose()
