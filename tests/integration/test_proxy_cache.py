@@ -539,3 +539,28 @@ def test_a_caller_over_the_pull_limit_causes_no_upstream_request(
         assert "retry-after" in over.headers
     assert setup.relay.count("GET", f"/{repo}/manifests/v1") == 1
     assert setup.relay.count("GET", f"/{repo}/manifests/v2") == 0
+
+
+def test_content_that_does_not_match_its_digest_is_never_cached(setup: Setup) -> None:
+    repo = unique("tampered")
+    image = push_small_image(setup.publisher(), repo, "v1", layer_size=256 * 1024)
+    relay = setup.relay
+    with setup.puller() as mirror:
+        relay.tamper_suffix = f"/manifests/{image.digest}"
+        try:
+            refused = _manifest(mirror, f"/v2/hub/{repo}/manifests/{image.digest}")
+            assert refused.status_code == 503
+            assert "digest does not match" in refused.json()["errors"][0]["message"]
+            relay.tamper_suffix = f"/blobs/{image.layer}"
+            # The first client never receives a complete body that fails verification.
+            with pytest.raises(httpx.HTTPError):
+                mirror.get(f"/v2/hub/{repo}/blobs/{image.layer}")
+        finally:
+            relay.tamper_suffix = None
+        # Once the upstream behaves, the right bytes are fetched again and cached.
+        manifest = _manifest(mirror, f"/v2/hub/{repo}/manifests/{image.digest}")
+        assert manifest.content == image.manifest
+        blob = mirror.get(f"/v2/hub/{repo}/blobs/{image.layer}")
+        assert sha256(blob.content) == image.layer
+    assert relay.count("GET", f"/manifests/{image.digest}") == 2
+    assert relay.count("GET", f"/blobs/{image.layer}") == 2

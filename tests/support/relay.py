@@ -28,6 +28,8 @@ class Relay:
     fail_status: int | None = None
     # A path suffix whose response body stops after the first chunk until ``release`` is set.
     hold_suffix: str | None = None
+    # A path suffix whose GET response body is delivered with its last byte changed.
+    tamper_suffix: str | None = None
     release: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -81,8 +83,15 @@ class Relay:
                 relay._record(self.command, self.path, response.status)
                 data_length = response.getheader("Content-Length")
                 hold = relay.hold_suffix is not None and self.path.split("?", 1)[0].endswith(relay.hold_suffix)
-                if data_length is None and self.command != "HEAD":
+                tamper = (
+                    relay.tamper_suffix is not None
+                    and self.command == "GET"
+                    and self.path.split("?", 1)[0].endswith(relay.tamper_suffix)
+                )
+                if (data_length is None or tamper) and self.command != "HEAD":
                     content = response.read()
+                    if tamper and content:
+                        content = content[:-1] + bytes([content[-1] ^ 0x01])
                     data_length = str(len(content))
                     chunks = [content]
                 else:

@@ -259,9 +259,11 @@ class ProxyService:
                 expected = parse_digest(claimed)
                 actual = digest_of(content, expected.algorithm)
                 if actual != expected:
+                    # The upstream's fault, not the client's: nothing is cached, the client may retry.
+                    log.warning("upstream sent manifest %s for %s", actual, expected)
                     raise RegistryError(
-                        ErrorKind.DIGEST_INVALID,
-                        "the upstream sent a manifest whose digest does not match",
+                        ErrorKind.UNAVAILABLE,
+                        "the upstream sent a manifest whose digest does not match; nothing was cached",
                         {"expected": str(expected), "actual": str(actual)},
                     )
         return digest_of(content)
