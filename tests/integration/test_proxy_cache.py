@@ -564,3 +564,27 @@ def test_content_that_does_not_match_its_digest_is_never_cached(setup: Setup) ->
         assert sha256(blob.content) == image.layer
     assert relay.count("GET", f"/manifests/{image.digest}") == 2
     assert relay.count("GET", f"/blobs/{image.layer}") == 2
+
+
+def test_basic_auth_upstream_with_right_and_wrong_credentials(
+    setup: Setup, start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    upstream = start_server(data_dir=tmp_path / "basic-upstream", env=auth_env("basic"))
+    PortsideCli(upstream).create_user(UPSTREAM_USER, UPSTREAM_PASSWORD)
+    repo = unique("basic")
+    image = push_small_image(Caller(upstream.url, "basic", (UPSTREAM_USER, UPSTREAM_PASSWORD)), repo, "v1")
+    mirrors = [
+        {"prefix": "good", "upstream": upstream.url, "username": UPSTREAM_USER, "password": UPSTREAM_PASSWORD},
+        {"prefix": "bad", "upstream": upstream.url, "username": UPSTREAM_USER, "password": "wrong-password"},
+        {"prefix": "none", "upstream": upstream.url},
+    ]
+    mirror = start_server(data_dir=tmp_path / "basic-mirror", env={"PORTSIDE_MIRRORS": json.dumps(mirrors)})
+    with httpx.Client(base_url=mirror.url, timeout=60.0) as client:
+        good = _manifest(client, f"/v2/good/{repo}/manifests/v1")
+        assert good.status_code == 200, good.text
+        assert good.content == image.manifest
+        assert sha256(client.get(f"/v2/good/{repo}/blobs/{image.layer}").content) == image.layer
+        for prefix in ("bad", "none"):
+            refused = _manifest(client, f"/v2/{prefix}/{repo}/manifests/v1")
+            assert refused.status_code == 503
+            assert error_codes(refused) == ["UNAVAILABLE"]

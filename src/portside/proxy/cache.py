@@ -43,7 +43,7 @@ def _unavailable(target: Target, what: str, cause: UpstreamUnavailable) -> Regis
     log.warning("upstream %s unavailable for %s: %s", target.mirror.upstream, what, cause)
     return RegistryError(
         ErrorKind.UNAVAILABLE,
-        f"upstream {target.mirror.upstream} is unavailable and {what} is not cached",
+        f"upstream {target.mirror.upstream} is unavailable ({cause}) and {what} is not cached",
         {"upstream": target.mirror.upstream, "reason": str(cause)},
     )
 
