@@ -231,3 +231,34 @@ def test_bad_sources_give_a_clear_error_and_store_nothing(
     output = cli.run("import", str(source), f"{repo}:v1", check=False)
     assert output.startswith("portside: ") and expected in output, output
     assert repository_absent(server, repo)
+
+
+def test_legacy_docker_save_layout_with_a_linked_layer_imports(
+    server: ServerProcess, cli: PortsideCli, tmp_path: Path
+) -> None:
+    """`docker save` (before 25) writes `<id>/layer.tar` and links a layer that appears twice."""
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w") as tar:
+        info = tarfile.TarInfo("etc/motd")
+        info.size = 9
+        tar.addfile(info, io.BytesIO(b"welcome\n\n"))
+    layer = layer_tar.getvalue()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha256(layer)] * 2}}
+    ).encode()
+    manifest = json.dumps([{"Config": "cfg.json", "RepoTags": ["legacy:v7"], "Layers": ["a/layer.tar", "b/layer.tar"]}])
+    path = tmp_path / "legacy.tar"
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("manifest.json", manifest.encode()), ("cfg.json", config), ("a/layer.tar", layer)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("b/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../a/layer.tar"
+        tar.addfile(link)
+    repo = unique_repo("legacy")
+    assert f"imported {repo}:v7" in cli.run("import", str(path), repo)
+    with httpx.Client(base_url=server.url) as http:
+        stored = http.get(f"/v2/{repo}/manifests/v7", headers={"Accept": "*/*"}).json()
+        assert [entry["digest"] for entry in stored["layers"]] == [sha256(layer)] * 2
+        assert http.get(f"/v2/{repo}/blobs/{sha256(layer)}").content == layer

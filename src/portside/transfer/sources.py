@@ -242,7 +242,10 @@ class DockerArchive:
         self.path = path
         try:
             with tarfile.open(path, "r:*") as archive:
-                self.members = {m.name.removeprefix("./"): m for m in archive.getmembers() if m.isfile()}
+                # `docker save` links layers that several images share (extractfile follows links).
+                self.members = {
+                    m.name.removeprefix("./"): m for m in archive.getmembers() if m.isfile() or m.issym() or m.islnk()
+                }
                 manifest_member = self.members.get("manifest.json")
                 if manifest_member is None:
                     raise TransferError(f"{path} is a tar archive but not a docker-archive: it has no manifest.json")
