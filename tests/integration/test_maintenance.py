@@ -64,6 +64,7 @@ def test_read_only_refuses_writes_and_keeps_reads(server: ServerProcess, tmp_pat
         assert_read_only(admin.delete(f"/v2/{repo}/manifests/v1"))
         assert_read_only(admin.delete(f"/v2/{repo}/blobs/{sha256(image.config)}"))
         assert_read_only(admin.post("/api/v1/robots/admin", json={"name": "ci"}))
+        assert_read_only(admin.delete("/api/v1/robots/admin/maintenance"))  # only the switch itself passes
 
         # Reads go on.
         for _ in range(4):

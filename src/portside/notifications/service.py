@@ -9,6 +9,7 @@ buffer about once a second (a crash may lose the last second of pull events, nev
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from portside.notifications.events import (
     subscribed,
 )
 from portside.oci.errors import ErrorKind, RegistryError
+
+log = logging.getLogger("portside.webhooks")
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,11 @@ class Notifier:
 
     async def previous_tag_digest(self, repository: str, tag: str) -> str | None:
         """Where ``tag`` points before a push, read only when someone wants tag events."""
-        if not await self.wants(repository, EventAction.TAG_MOVED) and not await self.wants(
-            repository, EventAction.TAG_CREATED
-        ):
+        if not self.options.enabled:
+            return None
+        endpoints = await self._endpoints_of(repository.split("/", 1)[0])
+        tag_actions = (EventAction.TAG_CREATED, EventAction.TAG_MOVED)
+        if not any(subscribed(e.events, action) for e in endpoints for action in tag_actions):
             return None
         return await self.store.tag_digest(repository, tag)
 
@@ -119,10 +124,16 @@ class Notifier:
         )
 
     async def emit_buffered(self, event: RegistryEvent) -> None:
-        """Queue a routine event (pulls): written by :meth:`flush` within about a second."""
-        self._buffer.extend(await self._deliveries_for(event))
-        if len(self._buffer) >= self.options.buffer_limit:
-            await self.flush()
+        """Queue a routine event (pulls): written by :meth:`flush` within about a second.
+
+        A failure here is logged, never raised: a pull must not fail for its notification.
+        """
+        try:
+            self._buffer.extend(await self._deliveries_for(event))
+            if len(self._buffer) >= self.options.buffer_limit:
+                await self.flush()
+        except Exception:
+            log.exception("could not queue the %s event of %s", event.action.value, event.repository)
 
     async def flush(self) -> int:
         """Write buffered events to the outbox; how many rows."""

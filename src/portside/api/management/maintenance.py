@@ -50,6 +50,6 @@ async def set_maintenance(body: MaintenanceUpdate, caller: CallerDep, registry: 
 
 async def refuse_writes_while_read_only(request: Request, registry: RegistryDep) -> None:
     """Every mutating management call is refused while read-only, except switching read-only mode."""
-    if request.url.path.rstrip("/").endswith(router.prefix):
+    if request.scope.get("endpoint") is set_maintenance:
         return
     await registry.maintenance.refuse_writes(request.method)
