@@ -34,8 +34,9 @@ async def _check(name: str, probe: Awaitable[object]) -> str:
         log.warning("readiness check %s timed out", name)
         return f"failed: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
     except Exception as exc:
-        log.warning("readiness check %s failed: %s", name, exc)
-        return f"failed: {type(exc).__name__}: {exc}"
+        # The detail (host names, paths) goes to the log with the request id, not to the caller.
+        log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+        return f"failed: {type(exc).__name__}"
     return "ok"
 
 
