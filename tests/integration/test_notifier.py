@@ -60,3 +60,24 @@ def test_retention_scan_and_pull_events_reach_the_outbox_of_subscribed_endpoints
             await registry.close()
 
     asyncio.run(scenario())
+
+
+def test_an_endpoint_removed_elsewhere_while_cached_here_does_not_break_a_push(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(data_dir=tmp_path, webhook_endpoint_cache_seconds=3600)
+        await migrate.upgrade(settings.resolved_database_url)
+        registry = build_registry(settings)
+        try:
+            notifier = registry.notifier
+            created = await notifier.add_endpoint("acme", "http://127.0.0.1:9/hook", "*")
+            push = RegistryEvent(action=EventAction.PUSH, repository="acme/app", digest="sha256:" + "3" * 64)
+            assert await notifier.emit(push) == 1  # now cached in this process
+            # Another process removes it: this one still has it cached.
+            assert await notifier.store.remove_endpoint(created.endpoint.id)
+            assert await notifier.emit(push) == 0
+            await notifier.emit_buffered(RegistryEvent(action=EventAction.PULL, repository="acme/app"))
+            assert await notifier.flush() == 0
+        finally:
+            await registry.close()
+
+    asyncio.run(scenario())

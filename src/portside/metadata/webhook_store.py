@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import registry_flags, repositories, tags, webhook_deliveries, webhook_endpoints
@@ -161,10 +162,27 @@ class WebhookStore:
             }
             for d in deliveries
         ]
-        if rows:
-            async with self._store.writing() as conn:
-                await conn.execute(webhook_deliveries.insert(), rows)
-        return len(rows)
+        if not rows:
+            return 0
+        for attempt in range(2):
+            try:
+                async with self._store.writing() as conn:
+                    # Another process may have removed an endpoint it still had cached here.
+                    wanted = {row["endpoint_id"] for row in rows}
+                    present = set(
+                        (
+                            await conn.execute(select(webhook_endpoints.c.id).where(webhook_endpoints.c.id.in_(wanted)))
+                        ).scalars()
+                    )
+                    rows = [row for row in rows if row["endpoint_id"] in present]
+                    if rows:
+                        await conn.execute(webhook_deliveries.insert(), rows)
+                    return len(rows)
+            except IntegrityError:
+                # Removed between the check and the insert (PostgreSQL); the next round drops it.
+                if attempt:
+                    raise
+        return 0
 
     async def due(self, now: datetime, limit: int) -> list[tuple[DeliveryRecord, EndpointRecord]]:
         """Pending deliveries whose time has come, oldest first, with their endpoints."""
