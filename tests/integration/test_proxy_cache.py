@@ -18,7 +18,16 @@ import pytest
 
 from tests.support.accounts import Caller, PortsideCli, auth_env, basic_header, manifest_variant, push_small_image
 from tests.support.clients import ClientSandbox, tool_available
-from tests.support.protocol import OCI_INDEX, OCI_MANIFEST, Image, error_codes, image_manifest, push_manifest, sha256
+from tests.support.protocol import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Image,
+    error_codes,
+    image_manifest,
+    push_image,
+    push_manifest,
+    sha256,
+)
 from tests.support.relay import Relay
 from tests.support.server import ServerProcess, free_port
 
@@ -588,3 +597,27 @@ def test_basic_auth_upstream_with_right_and_wrong_credentials(
             refused = _manifest(client, f"/v2/{prefix}/{repo}/manifests/v1")
             assert refused.status_code == 503
             assert error_codes(refused) == ["UNAVAILABLE"]
+
+
+def test_repositories_pushed_before_a_whole_registry_mirror_stay_local(
+    setup: Setup, start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "was-local"
+    plain = start_server(data_dir=data_dir)
+    with httpx.Client(base_url=plain.url, timeout=60.0) as client:
+        local = push_image(client, "team/app", "v1", layers=1, layer_size=1024)
+    plain.stop()
+    credentials = {"username": UPSTREAM_USER, "password": UPSTREAM_PASSWORD}
+    mirrors = [{"upstream": setup.relay.url, "manifest_ttl_seconds": 0, **credentials}]
+    mirror = start_server(data_dir=data_dir, env={"PORTSIDE_MIRRORS": json.dumps(mirrors)})
+    with httpx.Client(base_url=mirror.url, timeout=60.0) as client:
+        served = _manifest(client, "/v2/team/app/manifests/v1")
+        assert served.status_code == 200
+        assert served.content == local.manifest
+        assert client.get(f"/v2/team/app/blobs/{sha256(local.layers[0])}").content == local.layers[0]
+        # The registry as a whole is a read-only mirror now, local repositories included.
+        refused = client.post("/v2/team/app/blobs/uploads/")
+        assert refused.status_code == 405
+    # Never looked up upstream.
+    assert setup.relay.count("HEAD", "/team/app/manifests/v1") == 0
+    assert setup.relay.count("GET", "/team/app/manifests/v1") == 0
