@@ -34,6 +34,8 @@ class LocalCluster:
     nodes: list[ServerProcess] = field(default_factory=list)
     balancer: Nginx | None = None
     database_url: str = ""
+    # Further PORTSIDE_* settings for every node (tests switch features on with it).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -53,6 +55,7 @@ class LocalCluster:
             "PORTSIDE_NODE_NAME": name,
             # Every node signs and verifies tokens with the same keys (a mounted secret in production).
             "PORTSIDE_KEYS_DIR": str(self.root / "keys"),
+            **self.extra_env,
         }
 
     def start(self) -> LocalCluster:

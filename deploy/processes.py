@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -57,6 +58,8 @@ class ServerProcess:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # With TLS on (PORTSIDE_TLS_* in env): the CA certificate that signed the server's certificate.
+    tls_ca: Path | None = None
 
     @property
     def host(self) -> str:
@@ -66,7 +69,7 @@ class ServerProcess:
     @property
     def url(self) -> str:
         """The base URL."""
-        return f"http://{self.host}"
+        return f"{'https' if self.tls_ca else 'http'}://{self.host}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until ``GET /v2/`` answers."""
@@ -98,7 +101,8 @@ class ServerProcess:
                 raise RuntimeError(f"portside serve exited with {self.process.returncode}:\n{self.log()}")
             try:
                 # 401: up, with authentication switched on.
-                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code in (200, 401):
+                verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else True
+                if httpx.get(f"{self.url}/v2/", timeout=1.0, verify=verify).status_code in (200, 401):
                     return self
             except httpx.TransportError:
                 pass

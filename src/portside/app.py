@@ -7,8 +7,10 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from portside.api.management import management_mount
@@ -16,6 +18,13 @@ from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
 from portside.config import Settings
+from portside.notifications.delivery import Deliverer
+from portside.observability.endpoints import observability_routes
+from portside.observability.forwarded import TrustedProxies
+from portside.observability.logs import configure_logging
+from portside.observability.metrics import MULTIPROC_ENV, Metrics
+from portside.observability.middleware import ObservabilityMiddleware
+from portside.proxy import proxy_dispatch, start_proxy
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
 from portside.workers.scheduler import Job, run_every, run_jobs
@@ -37,6 +46,7 @@ def build_app(settings: Settings) -> Starlette:
             from portside.api.web import build_web
 
             app.state.web = build_web(settings, registry)
+        proxy = start_proxy(app, registry) if settings.mirrors else None
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         if settings.gc_interval_seconds > 0:
             jobs.append(Job("gc", settings.gc_interval_seconds, registry.gc.scheduled))
@@ -46,6 +56,15 @@ def build_app(settings: Settings) -> Starlette:
         jobs.append(Job("search-backfill", 3600, registry.search_index.backfill))
         if settings.web_ui:
             jobs.append(Job("web-session-expiry", 3600, app.state.web.sessions.store.purge_expired))
+        if registry.pull_limits is not None:
+            jobs.append(Job("pull-counter-purge", 3600, registry.pull_limits.purge))
+        if settings.webhooks_enabled:
+            metrics = getattr(app.state, "metrics", None)
+            deliverer = Deliverer.from_settings(
+                registry.notifier.store, settings, metrics.record_webhook_delivery if metrics else None
+            )
+            jobs.append(Job("webhook-delivery", settings.webhook_poll_seconds, deliverer.run, record_idle=False))
+            jobs.append(Job("webhook-log-prune", 3600, deliverer.prune_log))
         leadership: Leadership
         if registry.store.dialect == "postgresql":
             leadership = PostgresLeadership(registry.store.leadership_engine())
@@ -62,34 +81,51 @@ def build_app(settings: Settings) -> Starlette:
         pull_flusher = asyncio.create_task(run_every(5.0, registry.pulls.flush))
         # Pull counts are buffered per process like audit events and written about once a second.
         pull_counter = asyncio.create_task(run_every(1.0, registry.repository_info.flush_pulls))
+        event_flusher = asyncio.create_task(run_every(1.0, registry.notifier.flush))
         try:
             yield
         finally:
-            for task in (background, audit_flusher, pull_flusher, pull_counter):
+            for task in (background, audit_flusher, pull_flusher, pull_counter, event_flusher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.audit.flush()
             await registry.pulls.flush()
             await registry.repository_info.flush_pulls()
+            await registry.notifier.flush()
+            if proxy is not None:
+                await proxy.close()
             await registry.close()
+            app.state.metrics.process_exited(os.getpid())
 
+    # With mirrors, reads of mirrored repositories go through the pull-through cache first.
+    v2 = proxy_dispatch if settings.mirrors else dispatch
     routes: list[BaseRoute] = [
-        Route("/v2", dispatch, methods=V2_METHODS),
-        Route("/v2/{path:path}", dispatch, methods=V2_METHODS),
+        Route("/v2", v2, methods=V2_METHODS),
+        Route("/v2/{path:path}", v2, methods=V2_METHODS),
         management_mount(),
     ]
     if settings.docker_search:
         routes += search_v1_routes()
     if settings.auth == "token":
         routes += [Route("/token", get_token, methods=["GET"]), Route("/token", post_token, methods=["POST"])]
+    routes += observability_routes(settings.metrics_enabled)
     if settings.web_ui:
         # Imported only when on: the registry API never loads the UI's templates.
         from portside.api.web import web_routes
 
-        # Last, so that /v2, /v1, /token and /api/v1 keep their own handlers.
+        # Last, so that /v2, /v1, /token, /api/v1 and /metrics keep their own handlers.
         routes += web_routes()
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Under `portside serve` the workers share one metrics directory (see observability/metrics.py).
+    metrics_dir = os.environ.get(MULTIPROC_ENV)
+    metrics = Metrics(Path(metrics_dir) if metrics_dir else None)
+    configure_logging(settings.log_level, settings.access_log)
+    observability = Middleware(
+        ObservabilityMiddleware, metrics=metrics, trusted=TrustedProxies.parse(settings.trusted_proxies)
+    )
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[observability])
+    app.state.metrics = metrics
+    return app
 
 
 def app_from_environment() -> Starlette:

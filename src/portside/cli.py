@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +15,13 @@ from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
 from portside.cli_gc import gc_command, retention_cli
 from portside.cli_lifecycle import immutable_cli, quotas_cli, tags_cli
+from portside.cli_ops import export_command, fsck_command, import_command, maintenance_cli, webhook_cli
 from portside.cli_search import search_cli
 from portside.config import REVEAL_SECRETS, Settings, load_settings
 from portside.metadata import migrate
+from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from portside.registry.services import build_registry, build_token_issuer
+from portside.tls import TLSKeyError, server_key
 
 cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
 
@@ -67,7 +72,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Serve the registry API."""
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.server import Server
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
@@ -78,16 +83,34 @@ def serve(
         typer.echo(f"portside: {exc}", err=True)
         raise typer.Exit(2) from exc
     os.environ[SETTINGS_ENV] = settings.model_dump_json(context=REVEAL_SECRETS)
-    typer.echo(f"Portside serving http://{settings.host}:{settings.port} with data in {settings.data_dir}")
-    Server(
-        "portside.app:app_from_environment",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-    ).serve()
+    # One metrics directory per server, emptied now: the workers' counters add up in it.
+    metrics_dir = settings.data_dir / "run" / f"metrics-{settings.port or os.getpid()}"
+    os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(metrics_dir))
+    tls = settings.tls_cert_file is not None
+    key_password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
+    with contextlib.ExitStack() as cleanup:
+        try:
+            key_file = cleanup.enter_context(server_key(settings.tls_key_file, key_password, settings.data_dir / "run"))
+            server = Server(
+                "portside.app:app_from_environment",
+                address=settings.host,
+                port=settings.port,
+                interface=Interfaces.ASGI,
+                workers=settings.workers,
+                factory=True,
+                log_level=settings.log_level,  # type: ignore[arg-type]
+                # auto: HTTP/1.1, and HTTP/2 where TLS's ALPN negotiates it (or by prior knowledge).
+                http=HTTPModes.auto,
+                ssl_cert=settings.tls_cert_file,
+                ssl_key=key_file,
+                ssl_protocol_min=SSLProtocols.tls12,
+            )
+        except (OSError, ssl.SSLError, TLSKeyError) as exc:
+            typer.echo(f"portside: cannot use the TLS certificate or key: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        scheme = "https" if tls else "http"
+        typer.echo(f"Portside serving {scheme}://{settings.host}:{settings.port} with data in {settings.data_dir}")
+        server.serve()
 
 
 @cli.command(name="migrate")
@@ -118,6 +141,11 @@ cli.add_typer(tags_cli, name="tag")
 cli.add_typer(immutable_cli, name="immutable")
 cli.add_typer(quotas_cli, name="quota")
 cli.add_typer(search_cli, name="search")
+cli.add_typer(webhook_cli, name="webhook")
+cli.add_typer(maintenance_cli, name="maintenance")
+cli.command(name="fsck")(fsck_command)
+cli.command(name="import")(import_command)
+cli.command(name="export")(export_command)
 
 
 def main() -> None:

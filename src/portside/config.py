@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, SerializationInfo, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,10 +14,65 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from portside.observability.forwarded import TrustedProxies
+from portside.oci.names import NAME_RE
+
 MIB = 1024 * 1024
 
 # Serialisation context under which secrets are written in clear (worker hand-off only).
 REVEAL_SECRETS = {"reveal_secrets": True}
+
+
+def _reveal(value: SecretStr | None, info: SerializationInfo) -> str | None:
+    # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
+    # to its own worker processes (see REVEAL_SECRETS).
+    if value is None:
+        return None
+    return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else "**********"
+
+
+class MirrorSettings(BaseModel):
+    """One pull-through cache: a local namespace (or the whole registry) mirroring an upstream registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field(
+        "",
+        description="Local namespace that mirrors the upstream (`hub` serves upstream `library/alpine` as "
+        "`hub/library/alpine`); empty: every repository not stored locally (a Docker `registry-mirrors` target).",
+    )
+    upstream: str = Field(description="Base URL of the upstream registry, e.g. `https://registry-1.docker.io`.")
+    host: str | None = Field(
+        None,
+        description="Registry host name containerd names in `?ns=` (e.g. `docker.io`); default: the upstream's host.",
+    )
+    username: str | None = Field(None, description="Upstream user name (Basic or token auth toward the upstream).")
+    password: SecretStr | None = Field(None, description="Upstream password or access token.")
+    manifest_ttl_seconds: int = Field(
+        300, ge=0, description="How long a manifest fetched by tag is served before it is revalidated with HEAD."
+    )
+    pull: Literal["public", "authenticated", "grants"] = Field(
+        "authenticated",
+        description="Who may pull through this mirror with auth on: everyone, any signed-in user, or only "
+        "those with a grant on the namespace (as for local repositories).",
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout of upstream requests.")
+
+    @field_serializer("password", when_used="json")
+    def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        return _reveal(value, info)
+
+    @model_validator(mode="after")
+    def _check(self) -> MirrorSettings:
+        if not self.upstream.startswith(("http://", "https://")):
+            raise ValueError(f"mirror upstream {self.upstream!r} must be an http:// or https:// URL")
+        self.upstream = self.upstream.rstrip("/")
+        self.prefix = self.prefix.strip("/")
+        if self.prefix and not NAME_RE.match(self.prefix):
+            raise ValueError(f"mirror prefix {self.prefix!r} must be lower-case repository name components")
+        if self.password is not None and self.username is None:
+            raise ValueError("a mirror password needs a username")
+        return self
 
 
 class Settings(BaseSettings):
@@ -127,19 +182,58 @@ class Settings(BaseSettings):
     web_session_hours: int = Field(
         14 * 24, ge=1, le=24 * 365, description="How long a web UI sign-in lasts (sign-out ends it at once)."
     )
-    trusted_proxies: list[str] = Field(
+    webhooks_enabled: bool = Field(True, description="Send webhook notifications to the endpoints namespaces set up.")
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts per webhook delivery before it is marked failed."
+    )
+    webhook_backoff_seconds: float = Field(
+        5.0, gt=0, description="Wait after the first failed delivery attempt; doubled after each further failure."
+    )
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest wait between delivery attempts.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one webhook request.")
+    webhook_poll_seconds: float = Field(2.0, gt=0, description="How often the leader looks for due webhook deliveries.")
+    webhook_log_retention_days: int = Field(
+        30, ge=1, description="Delivered and failed webhook deliveries are kept this long in the delivery log."
+    )
+    webhook_endpoint_cache_seconds: float = Field(
+        5.0, ge=0, description="How long each process caches a namespace's endpoints (0: read them on every event)."
+    )
+    read_only: bool = Field(
+        False, description="Refuse every write (maintenance); `portside maintenance on` sets the same at runtime."
+    )
+    maintenance_cache_seconds: float = Field(
+        2.0, ge=0, description="How long each process caches the runtime read-only flag stored in the database."
+    )
+    mirrors: list[MirrorSettings] = Field(
         default_factory=list,
-        description="Addresses of reverse proxies whose `X-Forwarded-Proto`/`-Host` the web UI believes (e.g. "
-        '`["127.0.0.1"]`); web cookies are `Secure` when the browser\'s request came over TLS.',
+        description="Pull-through caches (`[[mirrors]]` in TOML; PORTSIDE_MIRRORS as a JSON list).",
     )
 
-    @field_serializer("s3_secret_access_key", "admin_password", when_used="json")
+    # Observability, rate limits, TLS and reverse proxies (docs/operations.md).
+    access_log: bool = Field(True, description="Write one JSON line per request to stderr (independent of log_level).")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or CIDR networks of reverse proxies whose X-Forwarded-Proto/Host/For and "
+        "Forwarded headers are believed; default: loopback only. Empty: believe no one.",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS with, HTTP/2 negotiated by ALPN."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_key_password: SecretStr | None = Field(None, description="Password of an encrypted tls_key_file.")
+    pull_rate_limit: bool = Field(
+        False, description="Limit pulls (manifest GETs) per window, as Docker Hub does; off: no cost at all."
+    )
+    pull_limit_anonymous: int = Field(100, ge=1, description="Pulls per window for each anonymous client address.")
+    pull_limit_authenticated: int = Field(200, ge=1, description="Pulls per window for each signed-in account.")
+    pull_limit_window_seconds: int = Field(
+        21600, ge=1, description="Length of the fixed pull-limit window (default 6 hours)."
+    )
+
+    @field_serializer("s3_secret_access_key", "admin_password", "tls_key_password", when_used="json")
     def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
-        # Masked wherever settings are shown; revealed only for the hand-off of `portside serve`
-        # to its own worker processes (see REVEAL_SECRETS).
-        if value is None:
-            return None
-        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else "**********"
+        return _reveal(value, info)
 
     @model_validator(mode="after")
     def _check_s3(self) -> Settings:
@@ -147,6 +241,12 @@ class Settings(BaseSettings):
             raise ValueError("s3_bucket is required when storage_driver is 's3'")
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
             raise ValueError("s3_access_key_id and s3_secret_access_key go together")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        TrustedProxies.parse(self.trusted_proxies)
+        prefixes = [mirror.prefix for mirror in self.mirrors]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError("two mirrors have the same prefix")
         return self
 
     @classmethod

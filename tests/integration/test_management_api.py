@@ -65,6 +65,10 @@ EXPECTED_OPERATIONS = {
     "/stars": {"get"},
     "/stars/{name}": {"put", "delete"},
     "/explore/{kind}": {"get"},
+    "/webhooks/{namespace}": {"get", "post"},
+    "/webhooks/{namespace}/{webhook_id}": {"get", "patch", "delete"},
+    "/webhooks/{namespace}/{webhook_id}/deliveries": {"get"},
+    "/maintenance": {"get", "put"},
 }
 
 

@@ -206,3 +206,34 @@ def test_secrets_are_masked_when_shown_and_revealed_only_for_the_worker_hand_off
     assert handed_off.s3_secret_access_key.get_secret_value() == "top-secret"
     assert handed_off.admin_password is not None
     assert handed_off.admin_password.get_secret_value() == "admin-secret"
+
+
+# --- observability, TLS, proxies, rate limits ----------------------------------------------
+
+
+def test_operations_defaults_are_safe() -> None:
+    settings = Settings()
+    assert settings.trusted_proxies == ["127.0.0.1", "::1"]
+    assert settings.pull_rate_limit is False
+    assert (settings.pull_limit_anonymous, settings.pull_limit_authenticated) == (100, 200)
+    assert settings.pull_limit_window_seconds == 21600
+    assert settings.tls_cert_file is None and settings.metrics_enabled and settings.access_log
+
+
+def test_tls_certificate_and_key_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="tls_cert_file and tls_key_file"):
+        Settings(tls_cert_file=tmp_path / "cert.pem")
+
+
+def test_a_bad_trusted_proxy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTSIDE_TRUSTED_PROXIES", '["10.0.0.0/8", "proxy.example"]')
+    with pytest.raises(ValidationError, match=r"proxy\.example"):
+        Settings()
+
+
+def test_the_tls_key_password_is_masked_except_for_the_worker_hand_off(tmp_path: Path) -> None:
+    settings = Settings(tls_cert_file=tmp_path / "c.pem", tls_key_file=tmp_path / "k.pem", tls_key_password="s3cret")
+    assert "s3cret" not in settings.model_dump_json()
+    from portside.config import REVEAL_SECRETS
+
+    assert "s3cret" in settings.model_dump_json(context=REVEAL_SECRETS)

@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from portside.api.access import Access, client_address, enforce
+from portside.api.events import manifest_event, pull_event
 from portside.api.responses import (
     API_VERSION_HEADER,
     empty_response,
@@ -20,12 +21,14 @@ from portside.api.responses import (
 )
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
 from portside.lifecycle.history import history_actor
+from portside.notifications.events import EventAction
 from portside.oci import media_types as mt
 from portside.oci.digest import parse_digest
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.names import validate_name
 from portside.oci.ranges import ByteRange, parse_content_range, parse_request_range
 from portside.registry.listings import Page, parse_page_size
+from portside.registry.manifests import StoredManifest
 from portside.registry.services import Registry
 from portside.registry.uploads import UploadStatus
 
@@ -166,23 +169,74 @@ async def tags_list(request: Request, registry: Registry, match: RouteMatch) -> 
 # Manifests
 
 
+async def _notify_push(
+    request: Request,
+    registry: Registry,
+    match: RouteMatch,
+    stored: StoredManifest,
+    content: bytes,
+    by_tag: bool,
+    before: str | None,
+) -> None:
+    """A push event, and a tag event when a tag was created or moved (written before the answer)."""
+    digest = str(stored.digest)
+    tag = match.reference if by_tag else ""
+    actions = [EventAction.PUSH]
+    if by_tag and before != digest:
+        actions.append(EventAction.TAG_CREATED if before is None else EventAction.TAG_MOVED)
+    for action in actions:
+        event = manifest_event(
+            request, action, match.name, digest=digest, media_type=stored.media_type, size=len(content), tag=tag
+        )
+        await registry.notifier.emit(event)
+
+
+async def _count_pull(request: Request, registry: Registry) -> dict[str, str]:
+    """Count a manifest GET against the pull limit (HEAD only looks); the rate-limit headers to send.
+
+    The headers are also kept on the request so that an error answer carries them too.
+    """
+    limiter = registry.pull_limits
+    if limiter is None:
+        return {}
+    caller, address = _access(request).actor, client_address(request)
+    if request.method == "GET":
+        quota = await limiter.pull(caller, address)
+    else:
+        quota = await limiter.peek(caller, address)
+    request.state.rate_limit_headers = quota.headers()
+    if quota.exceeded:
+        request.app.state.metrics.record_rate_limited(caller != "anonymous")
+        raise RegistryError(
+            ErrorKind.TOO_MANY_REQUESTS,
+            f"pull rate limit of {quota.limit} per {quota.window_seconds} s reached",
+            headers=quota.retry_headers(),
+        )
+    return quota.headers()
+
+
 async def manifest(request: Request, registry: Registry, match: RouteMatch) -> Response:
     """``GET``/``HEAD``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
     if request.method in ("GET", "HEAD"):
+        limit_headers = await _count_pull(request, registry)
         accepted = mt.parse_accept(request.headers.getlist("accept"))
         record = await registry.manifests.get(match.name, match.reference, accepted)
-        headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
+        headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"', **limit_headers}
         if request.method == "HEAD":
             return head_response(200, headers, record.size, record.media_type)
         await _audit(request, registry, "pull", f"{match.name}:{match.reference}", digest=record.digest)
         registry.pulls.record(match.name, record.digest)
         registry.repository_info.record_pull(match.name)
+        await registry.notifier.emit_buffered(pull_event(request, match.name, match.reference, record))
         return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
     if request.method == "PUT":
         content = await _read_limited(request, registry.manifests.max_bytes)
+        by_tag = not match.reference.startswith(("sha256:", "sha512:"))
+        before = await registry.notifier.previous_tag_digest(match.name, match.reference) if by_tag else None
         stored = await registry.manifests.put(
             match.name, match.reference, content, request.headers.get("content-type"), _history_actor(request)
         )
+        await _notify_push(request, registry, match, stored, content, by_tag, before)
         headers = {
             "Location": f"/v2/{match.name}/manifests/{stored.digest}",
             "Docker-Content-Digest": str(stored.digest),
@@ -193,6 +247,10 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         return empty_response(201, headers)
     _require_delete(registry)
     await registry.manifests.delete(match.name, match.reference, _history_actor(request))
+    if match.reference.startswith(("sha256:", "sha512:")):
+        await registry.notifier.emit(manifest_event(request, EventAction.DELETE, match.name, digest=match.reference))
+    else:
+        await registry.notifier.emit(manifest_event(request, EventAction.TAG_DELETED, match.name, tag=match.reference))
     await registry.audit.record_now(
         _access(request).actor, "delete", f"{match.name}:{match.reference}", client_address(request)
     )
@@ -326,9 +384,12 @@ async def dispatch(request: Request) -> Response:
         if match.name:
             validate_name(match.name)
         registry = _registry(request)
+        await registry.maintenance.refuse_writes(request.method)
         request.state.access = await enforce(request, registry.gate, match)
         return await HANDLERS[match.route.endpoint](request, registry, match)
     except RegistryError as error:
+        for name, value in getattr(request.state, "rate_limit_headers", {}).items():
+            error.headers.setdefault(name, value)
         await _drain_unread_body(request)
         return error_response(error, request.method)
     except ClientDisconnect:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,6 +63,8 @@ class AccountService:
         self.store = store
         self.passwords = passwords
         self.limits = limits
+        # Set by an optional pull-through cache: (repository, exists) -> its mirror's pull rule.
+        self.mirror_pull_rule: Callable[[str, bool], Awaitable[str | None]] | None = None
 
     async def create_user(
         self, username: str, password: str | None, *, email: str | None = None, admin: bool = False
@@ -195,7 +198,8 @@ class AccountService:
     async def repository_facts(self, name: str) -> RepositoryFacts:
         """What the policy needs to know about a repository."""
         record = await self.store.get_repository(name)
-        return RepositoryFacts(name, record is not None, record is not None and record.public)
+        mirror_pull = None if self.mirror_pull_rule is None else await self.mirror_pull_rule(name, record is not None)
+        return RepositoryFacts(name, record is not None, record is not None and record.public, mirror_pull)
 
     async def role_on(self, principal: Principal, repository: str) -> Role | None:
         """The policy's answer for one repository."""

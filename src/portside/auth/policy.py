@@ -55,6 +55,9 @@ class RepositoryFacts:
     name: str
     exists: bool
     public: bool
+    # Set for repositories served by a pull-through cache (portside.proxy): who may pull them
+    # besides the usual rules: "public" (everyone) or "authenticated" (any signed-in user).
+    mirror_pull: str | None = None
 
     @property
     def namespace(self) -> str:
@@ -66,6 +69,10 @@ def repository_role(principal: Principal, repository: RepositoryFacts) -> Role |
     """The most ``principal`` may do on ``repository``; ``None`` for nothing at all."""
     candidates: list[Role] = []
     if repository.exists and repository.public:
+        candidates.append(Role.PULL)
+    if repository.mirror_pull == "public" or (
+        repository.mirror_pull == "authenticated" and principal.kind is PrincipalKind.USER
+    ):
         candidates.append(Role.PULL)
     if principal.is_admin:
         candidates.append(Role.ADMIN)

@@ -572,6 +572,17 @@ class MetadataStore:
         async with self.reading() as conn:
             return int((await conn.execute(select(func.count()).select_from(uploads))).scalar_one())
 
+    async def ping(self) -> None:
+        """One trivial query: raises if the database cannot be reached (readiness probes)."""
+        async with self._write_engine.connect() as conn:
+            await conn.execute(select(1))
+
+    async def blob_totals(self) -> tuple[int, int]:
+        """How many blobs are stored and their total size in bytes (one aggregate query)."""
+        async with self.reading() as conn:
+            row = (await conn.execute(select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)))).one()
+        return int(row[0]), int(row[1])
+
 
 def visibility_filter(visible: Visibility) -> Any:
     """A WHERE clause for the repositories ``visible`` allows."""

@@ -400,3 +400,83 @@ web_sessions = Table(
     Index("ix_web_sessions_user", "user_id"),
     Index("ix_web_sessions_expires", "expires_at"),
 )
+
+# Webhooks, their delivery outbox, and registry-wide flags such as read-only mode (migration 0010_webhooks).
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(64), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(200), nullable=False),
+    # Comma-separated event actions the endpoint wants ("push,pull,..."); "*" for all.
+    Column("events", String(400), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_endpoints_namespace", "namespace"),
+)
+
+# The outbox: one row per (event, endpoint), kept as the delivery log once sent or given up.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Integer, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+)
+
+# Registry-wide runtime flags every worker and node reads (e.g. "read_only").
+registry_flags = Table(
+    "registry_flags",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- 0008_proxy: the pull-through cache (portside.proxy) ---
+
+# Repositories filled from an upstream registry (as opposed to pushed here).
+proxy_repositories = Table(
+    "proxy_repositories",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("upstream", String(2000), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# When each cached tag was last confirmed against the upstream (its TTL runs from here).
+proxy_tags = Table(
+    "proxy_tags",
+    metadata,
+    Column("repository", String(255), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("digest", String(200), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- 0009_ratelimits: pull rate limits (registry/ratelimits.py) ---
+
+# Pulls counted per subject ("user:alice", "address:192.0.2.7") in each fixed window.
+pull_counters = Table(
+    "pull_counters",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("pulls", Integer, nullable=False),
+    Index("ix_pull_counters_window_start", "window_start"),
+)

@@ -28,6 +28,7 @@ class StoredManifest:
 
     digest: Digest
     subject: str | None
+    media_type: str = ""
 
 
 def references_of(manifest: ParsedManifest) -> list[Reference]:
@@ -162,7 +163,7 @@ class ManifestService:
             raise RegistryError(
                 ErrorKind.MANIFEST_BLOB_UNKNOWN, str(exc), [{"digest": m.digest, "kind": m.kind} for m in exc.missing]
             ) from exc
-        return StoredManifest(digest, record.subject_digest)
+        return StoredManifest(digest, record.subject_digest, record.media_type)
 
     async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
         config = parsed.config

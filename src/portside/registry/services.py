@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,13 +22,19 @@ from portside.lifecycle.retention import PullRecorder, RetentionService
 from portside.metadata.accounts_store import AccountStore
 from portside.metadata.gc_store import GcStore
 from portside.metadata.lifecycle_store import LifecycleStore
+from portside.metadata.ratelimit_store import PullCounterStore
 from portside.metadata.repository_info_store import RepositoryInfoStore
 from portside.metadata.retention_store import RetentionStore
 from portside.metadata.search_store import SearchStore
 from portside.metadata.store import MetadataStore
+from portside.metadata.webhook_store import WebhookStore
+from portside.notifications.events import Source
+from portside.notifications.service import Notifier, NotifierOptions
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
+from portside.registry.maintenance import Maintenance
 from portside.registry.manifests import ManifestService
+from portside.registry.ratelimits import PullLimiter, PullLimits
 from portside.registry.referrers import ReferrerService
 from portside.registry.repository_info import RepositoryInfoService
 from portside.registry.uploads import UploadService
@@ -65,6 +72,11 @@ class Registry:
     search: SearchService
     search_index: SearchIndex
     repository_info: RepositoryInfoService
+    notifier: Notifier
+    maintenance: Maintenance
+
+    # Pull rate limits (None when switched off: no cost on the pull path).
+    pull_limits: PullLimiter | None = None
 
     async def close(self) -> None:
         """Release database connections and storage handles."""
@@ -93,6 +105,16 @@ def build_storage(settings: Settings) -> BlobStorage:
             )
         )
     return FilesystemStorage(settings.blob_root)
+
+
+def build_pull_limiter(settings: Settings, store: MetadataStore) -> PullLimiter | None:
+    """The pull rate limiter, or ``None`` when ``pull_rate_limit`` is off."""
+    if not settings.pull_rate_limit:
+        return None
+    limits = PullLimits(
+        settings.pull_limit_anonymous, settings.pull_limit_authenticated, settings.pull_limit_window_seconds
+    )
+    return PullLimiter(PullCounterStore(store), limits)
 
 
 def build_token_issuer(settings: Settings) -> TokenIssuer:
@@ -133,6 +155,12 @@ def build_registry(settings: Settings) -> Registry:
     retention = RetentionService(
         retention_store, store, gc_store, immutability, accounts, audit, pulls, changed=changed
     )
+    webhook_store = WebhookStore(store)
+    notifier = Notifier(
+        webhook_store,
+        NotifierOptions(settings.webhooks_enabled, settings.webhook_endpoint_cache_seconds),
+        Source(f"{settings.node_name}:{settings.port}", str(uuid.uuid4())),
+    )
     return Registry(
         settings=settings,
         store=store,
@@ -171,4 +199,7 @@ def build_registry(settings: Settings) -> Registry:
         repository_info=RepositoryInfoService(
             RepositoryInfoStore(store), accounts, audit, open_access=settings.auth == "none"
         ),
+        pull_limits=build_pull_limiter(settings, store),
+        notifier=notifier,
+        maintenance=Maintenance(webhook_store, settings.read_only, settings.maintenance_cache_seconds),
     )

@@ -21,6 +21,8 @@ class Job:
     name: str
     interval_seconds: float
     run: Callable[[], Awaitable[object]]
+    # False for frequent polling jobs: a run that returns None (nothing to do) is not recorded.
+    record_idle: bool = True
 
 
 # Told of every run: job name, start, end, outcome ("ok: <result>" or "failed: <error>").
@@ -48,7 +50,10 @@ async def run_jobs(
 async def _run_one(job: Job, record: RunRecorder | None) -> None:
     started = utcnow()
     try:
-        outcome = f"ok: {await job.run()}"
+        result = await job.run()
+        if result is None and not job.record_idle:
+            return
+        outcome = f"ok: {result}"
         log.info("job %s finished: %s", job.name, outcome)
     except Exception as exc:
         outcome = f"failed: {exc!r}"

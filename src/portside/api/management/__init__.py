@@ -9,7 +9,7 @@ Handlers are thin: they parse the request, call one service of
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -20,6 +20,7 @@ from portside import __version__
 from portside.api.management import (
     audit,
     lifecycle,
+    maintenance,
     organizations,
     permissions,
     repositories,
@@ -27,6 +28,7 @@ from portside.api.management import (
     search,
     tokens,
     users,
+    webhooks,
 )
 from portside.api.management import gc as gc_api
 from portside.api.management import retention as retention_api
@@ -70,12 +72,24 @@ def build_management_api() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(maintenance.refuse_writes_while_read_only)],
     )
     api.add_exception_handler(RegistryError, on_registry_error)
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(Exception, on_unexpected_error)
-    for module in (users, tokens, organizations, robots, repositories, permissions, audit, search):
+    for module in (
+        users,
+        tokens,
+        organizations,
+        robots,
+        repositories,
+        permissions,
+        audit,
+        search,
+        webhooks,
+        maintenance,
+    ):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     for router in lifecycle.ROUTERS:
         api.include_router(router, responses=ERROR_RESPONSES)

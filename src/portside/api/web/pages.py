@@ -22,7 +22,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from portside.api.access import client_address
 from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role, actions_for
 from portside.auth.web_sessions import WebSessions, csrf_token, csrf_valid, safe_next
@@ -60,12 +59,11 @@ class WebUI:
     browse: BrowseService
 
     def secure_request(self, request: Request) -> bool:
-        """True if the browser reached us over TLS (directly, or through a trusted proxy)."""
-        if request.url.scheme == "https":
-            return True
-        address = client_address(request)
-        proxied = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-        return address in self.settings.trusted_proxies and proxied == "https"
+        """True if the browser reached us over TLS, directly or through a trusted proxy.
+
+        The observability middleware has already applied a trusted proxy's headers to the scope.
+        """
+        return request.url.scheme == "https"
 
     def set_cookie(self, request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
         """A cookie scripts cannot read, not sent on cross-site POSTs, and ``Secure`` over TLS."""
@@ -219,11 +217,8 @@ async def require_pull(request: Request, repository: str) -> Viewer:
 def browser_host(request: Request) -> str:
     """The registry's host as the browser named it: what ``docker pull`` needs.
 
-    Behind a trusted proxy that rewrites ``Host``, its ``X-Forwarded-Host`` names it instead.
+    Behind a trusted proxy, the observability middleware has already put its forwarded host here.
     """
-    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
-    if forwarded and client_address(request) in web_of(request).settings.trusted_proxies:
-        return forwarded
     return request.headers.get("host") or request.url.netloc
 
 

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, health checks, structured request logs with request ids."""
