@@ -3,8 +3,8 @@
 Tag history and restores, immutable tag rules (repository and namespace), retention policies
 and runs, repository deletes, quotas, and garbage collection in the admin area: every form's
 answers (redirects, statuses, messages) and refusals (non-admins, CSRF, immutable rules), checked
-against the registry API. One SQLite server: these pages only call the lifecycle services,
-whose SQL has its own tests on every backend.
+against the registry API. One server per database (SQLite, PostgreSQL): the pages compare
+recorded times with the history window, which each database returns in its own way.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One SQLite server in Basic mode; GC has no grace period so a dry run has something to report."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per database in Basic mode; GC has no grace period so a dry run has something to report."""
     env = {
         **ADMIN_ENV,
         "PORTSIDE_AUTH": "basic",
@@ -43,7 +43,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "PORTSIDE_GC_INTERVAL_SECONDS": "0",
         "PORTSIDE_RETENTION_INTERVAL_SECONDS": "0",
     }
-    process = ServerProcess(tmp_path_factory.mktemp("web-lifecycle") / "data", workers=1, env=env).start()
+    if request.param == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    process = ServerProcess(
+        tmp_path_factory.mktemp(f"web-lifecycle-{request.param}") / "data", workers=1, env=env
+    ).start()
     yield process
     process.stop()
 
@@ -332,3 +336,17 @@ def test_tag_page_links_to_its_history(server: ServerProcess, browser: Browser) 
     page = browser.get(f"/r/{repository}/-/tag/1.0").text
     assert f'href="/r/{repository}/-/history/1.0"' in page
     assert 'id="history-link"' in browser.get(f"/r/{repository}").text
+
+
+def test_organization_page_shows_quota_and_links_its_namespace_settings(
+    server: ServerProcess, browser: Browser
+) -> None:
+    owner = new_user(server)
+    organization = unique("org")
+    browser.sign_in(owner)
+    assert notice_of(browser.post("/organizations", {"name": organization}))
+    assert httpx.put(f"{server.url}/api/v1/quotas/{organization}", json={"limit_bytes": 5000}, auth=ADMIN).is_success
+    page = browser.get(f"/organizations/{organization}").text
+    assert "Storage used" in page and "5000 bytes" in page
+    assert f'href="/n/{organization}/-/settings"' in page
+    assert browser.get(f"/n/{organization}/-/settings").status_code == 200
