@@ -242,6 +242,8 @@ def test_namespace_settings_rules_and_retention_dry_run(server: ServerProcess, b
     assert "what would be removed" in dry.text
     assert dry.text.count(f"<td>{repository}</td><td>tag</td>") == 2
     assert "build-3" not in dry.text.split('id="run-removed"')[1]
+    elsewhere = browser.post(settings + "/run-retention", {"policy": policy_id, "dry_run": "true", "back": "/\\evil"})
+    assert '<a href="/">Back</a>' in elsewhere.text  # the back link stays on this site
     tags = httpx.get(f"{server.url}/v2/{repository}/tags/list", auth=(owner, PASSWORD)).json()["tags"]
     assert sorted(tags) == ["build-1", "build-2", "build-3"]
 

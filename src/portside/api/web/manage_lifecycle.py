@@ -39,6 +39,7 @@ from portside.auth.accounts import ACCOUNT_NAME_RE
 from portside.auth.management.guards import Caller
 from portside.auth.policy import may_administer_namespace
 from portside.auth.roles import actions_for
+from portside.auth.web_sessions import safe_next
 from portside.lifecycle.history import HistoryView
 from portside.lifecycle.quotas import QuotaInfo
 from portside.lifecycle.retention import PolicyInput
@@ -274,8 +275,7 @@ def lifecycle_actions(scope: Scope) -> dict[str, tuple[LifecycleAction, str]]:
         policy = fields.identifier(raw, "retention policy") if raw else None
         dry_run = fields.checkbox(form, "dry_run")
         run = await web_of(request).registry.retention.run_for(caller, dry_run=dry_run, policy_id=policy)
-        back = fields.text(form, "back")
-        context = {"run": run, "back": back if back.startswith("/") and not back.startswith("//") else "/"}
+        context = {"run": run, "back": safe_next(fields.text(form, "back"))}
         return await render(request, RUN_TEMPLATE, context)
 
     return {
