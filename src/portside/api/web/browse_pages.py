@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.api.web.formatting import parse_repository_path, pull_command, repository_path
+from portside.api.web.manage_common import notice
+from portside.api.web.manage_lifecycle import namespace_admin, recently_deleted, visible_quota
 from portside.api.web.pages import (
     PageError,
     Redirect,
@@ -23,6 +25,7 @@ from portside.api.web.pages import (
     web_of,
 )
 from portside.auth.accounts import ACCOUNT_NAME_RE
+from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.repository_info import RepositoryDetails
 from portside.search.query import QueryError, SearchQuery, Sort, parse_query
@@ -103,7 +106,17 @@ async def namespace(request: Request) -> Response:
     if user is None and organization is None and not results.total:
         raise PageError(404, f"There is no user or organization {name!r}.")
     kind = "User" if user is not None else "Organization" if organization is not None else "Namespace"
-    return await render(request, "namespace.html", {"namespace": name, "kind": kind, "results": results})
+    viewer = await current_viewer(request)
+    context = {
+        "namespace": name,
+        "kind": kind,
+        "results": results,
+        "notice": notice(request),
+        # Its quota and usage for those the quota service lets see them; a settings link for its admins.
+        "quota": await visible_quota(request, Caller(viewer.principal, None), name) if viewer.signed_in else None,
+        "may_administer": await namespace_admin(request, name),
+    }
+    return await render(request, "namespace.html", context)
 
 
 async def _details(request: Request, name: str) -> RepositoryDetails:
@@ -138,6 +151,9 @@ async def repository_page(request: Request, details: RepositoryDetails) -> Respo
         "repository": details,
         "tags": tags,
         "pull": pull_command(browser_host(request), details.name, default_tag),
+        "name": details.name,
+        "deleted": await recently_deleted(request, details.name),
+        "restore_action": repository_path(details.name) + "/-/restore",
     }
     return await render(request, "repository.html", context)
 

@@ -6,7 +6,10 @@ what makes a name, a password or a grant valid stays the management services' bu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
 
 from portside.auth.roles import Role
 from portside.oci.errors import ErrorKind, RegistryError
@@ -88,3 +91,57 @@ def identifier(value: str, label: str) -> int:
     if not value.isdigit():
         raise RegistryError(ErrorKind.NAME_UNKNOWN, f"no {label} {value!r}")
     return int(value)
+
+
+# Units a size may be typed in (binary and decimal, as `docker system df` and Harbor show them).
+SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]*)$")
+
+
+def whole_number(form: Mapping[str, object], name: str, label: str) -> int | None:
+    """A whole number of zero or more; empty means not given."""
+    value = text(form, name)
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{label} must be a whole number (0 or more), or empty")
+    return int(value)
+
+
+def days(form: Mapping[str, object], name: str, label: str) -> timedelta | None:
+    """A duration typed as a whole number of days; empty means not given."""
+    count = whole_number(form, name, label)
+    if count is not None and count > 36_500:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{label} is at most 36500 days")
+    return None if count is None else timedelta(days=count)
+
+
+def byte_size(form: Mapping[str, object], name: str, label: str) -> int | None:
+    """A size in bytes, typed as ``1073741824``, ``500 MB`` or ``10 GiB``; empty means none."""
+    value = text(form, name).lower().replace(",", "")
+    if not value:
+        return None
+    found = _SIZE.match(value)
+    if found is None or found.group(2) not in SIZE_UNITS:
+        raise RegistryError(
+            ErrorKind.REQUEST_INVALID, f"{label} is a number of bytes, or a size such as 500 MB or 10 GiB"
+        )
+    size = Decimal(found.group(1)) * SIZE_UNITS[found.group(2)]
+    if size > 2**62:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"{label} is too large")
+    return int(size)

@@ -1,4 +1,6 @@
-"""The administrator area [site admins]: users, storage use and the audit log.
+"""The administrator area [site admins]: users, storage use and quotas, and the audit log.
+
+Garbage collection and retention are in :mod:`portside.api.web.manage_lifecycle_admin`.
 
 Every page asks a service that checks for a site administrator, so a signed-in user who is not
 one gets ``403`` from the same rule the management API applies.
@@ -100,11 +102,34 @@ async def delete_user(request: Request, caller: Caller, form: FormData) -> Respo
     return see_other(USERS, "user-deleted")
 
 
-async def storage_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/storage: what the registry stores, in total, per namespace and per repository."""
-    usage = StorageUsageService(UsageStore(web_of(request).registry.store))
+async def storage_view(
+    request: Request,
+    caller: Caller,
+    *,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """What the registry stores, in total, per namespace and per repository; the namespace quotas."""
+    registry = web_of(request).registry
+    usage = StorageUsageService(UsageStore(registry.store))
     report = await usage.report(caller)
-    return await render(request, "manage/admin_storage.html", {"report": report})
+    quotas = await registry.quotas.list_quotas(caller)
+    context = {
+        "report": report,
+        "quotas": quotas,
+        "quota_of": {quota.namespace: quota.limit_bytes for quota in quotas},
+        "default_quota": registry.quotas.default_limit,
+        "error": error,
+        "error_section": "quotas",
+        "values": values or {},
+    }
+    return await render(request, "manage/admin_storage.html", context, status)
+
+
+async def storage_page(request: Request, caller: Caller) -> Response:
+    """GET /admin/storage."""
+    return await storage_view(request, caller)
 
 
 async def audit_page(request: Request, caller: Caller) -> Response:

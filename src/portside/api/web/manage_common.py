@@ -45,6 +45,16 @@ NOTICES: dict[str, str] = {
     "user-deleted": "The user was deleted, with their tokens, robots and sessions.",
     "admin-set": "The user's administrator flag was saved.",
     "password-changed": "Your password was changed; other browsers were signed out.",
+    "tag-restored": "The tag was restored: it points at the chosen digest again.",
+    "tag-unchanged": "The tag already pointed at that digest; nothing changed.",
+    "rule-added": "The immutable tag rule was added: matching tags can no longer be moved or deleted.",
+    "rule-removed": "The immutable tag rule was removed.",
+    "policy-added": "The retention policy was added; it applies from the next run.",
+    "policy-removed": "The retention policy was removed.",
+    "repository-deleted": "The repository was deleted; garbage collection frees its storage.",
+    "gc-started": "Garbage collection started.",
+    "quota-set": "The quota was saved.",
+    "quota-cleared": "The namespace's own quota was removed (the default applies, if there is one).",
 }
 
 NO_STORE = {"Cache-Control": "no-store"}

@@ -22,6 +22,7 @@ from portside.api.web.manage_common import (
     signed_in_action,
     signed_in_page,
 )
+from portside.api.web.manage_lifecycle import visible_quota
 from portside.auth.management.guards import Caller
 from portside.auth.policy import may_administer_namespace
 from portside.oci.errors import ErrorKind, RegistryError
@@ -101,6 +102,8 @@ async def organization_view(
         "roles": fields.ROLE_CHOICES,
         "subject_kinds": fields.SUBJECT_KINDS,
         "may_change": may_change,
+        # Storage used and the quota, for those the quota service shows them to.
+        "quota": await visible_quota(request, caller, name),
         "base": organization_path(name),
         "error": error,
         "error_section": section,

@@ -1,8 +1,9 @@
-"""Repository settings [repository admins]: visibility, description, README and permissions.
+"""Repository settings [repository admins]: visibility, description, README, permissions,
+immutable tag rules, retention policies, and deleting the repository.
 
 Reached from the repository page at ``/r/<name>/-/settings``. The grant service checks the
-admin role before anything is shown; every change goes through the management services.
-Deleting a repository is not offered: no management service deletes repositories yet.
+admin role before anything is shown; every change goes through the management and lifecycle
+services (deleting needs the ``delete`` role and is refused while an immutable rule protects a tag).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
-from portside.api.web.formatting import repository_path
+from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
     form_values,
     render,
@@ -24,13 +25,14 @@ from portside.api.web.manage_common import (
     signed_in_action,
     signed_in_page,
 )
+from portside.api.web.manage_lifecycle import POLICY_FIELDS, RULE_FIELDS, ScopeKind, lifecycle_actions
 from portside.api.web.pages import web_of
 from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.repository_info import MAX_DESCRIPTION, RepositoryInfoService
 
 SETTINGS = "/-/settings"
-FORM_FIELDS = ("description", "readme", "subject_kind", "subject_name", "role")
+FORM_FIELDS = ("description", "readme", "subject_kind", "subject_name", "role", *RULE_FIELDS, *POLICY_FIELDS)
 
 
 def settings_path(name: str) -> str:
@@ -55,6 +57,9 @@ async def settings_view(
     grants = await management.grants.list_on(caller, "repository", name)
     info = await management.repositories.get(caller, name)
     details = await repository_info(request).get(caller.principal, name)
+    registry = web_of(request).registry
+    rules = await registry.immutability.list_rules(caller, repository=name)
+    policies = await registry.retention.list_policies(caller, "repository", name)
     current = {
         "description": details.description or "",
         "readme": details.readme or "",
@@ -69,6 +74,10 @@ async def settings_view(
         "roles": fields.ROLE_CHOICES,
         "subject_kinds": fields.SUBJECT_KINDS,
         "max_description": MAX_DESCRIPTION,
+        "rules": rules,
+        "policies": policies,
+        "rule_scope_kind": "repository",
+        "deletes_enabled": registry.repository_deletes.enabled,
         "error": error,
         "error_section": section,
         "values": {**current, **(values or {})},
@@ -126,7 +135,20 @@ async def remove_grant(request: Request, caller: Caller, form: FormData) -> str:
     return "grant-removed"
 
 
-SettingsAction = Callable[[Request, Caller, FormData], Awaitable[str]]
+async def delete_repository(request: Request, caller: Caller, form: FormData) -> Response:
+    """Delete the repository [delete role]; needs its name typed again. Then its namespace's page."""
+    name = request.path_params["name"]
+    if fields.text(form, "confirm") != name:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, f"type {name!r} to confirm deleting the repository")
+    await web_of(request).registry.repository_deletes.delete(caller, name)
+    return see_other(namespace_path(name.split("/", 1)[0]), "repository-deleted")
+
+
+def _repository_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
+    return "repository", request.path_params["name"]
+
+
+SettingsAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
 
 ACTIONS: dict[str, tuple[SettingsAction, str]] = {
     "visibility": (save_visibility, "visibility"),
@@ -134,6 +156,8 @@ ACTIONS: dict[str, tuple[SettingsAction, str]] = {
     "readme": (save_readme, "readme"),
     "grant": (save_grant, "permissions"),
     "remove-grant": (remove_grant, "permissions"),
+    **lifecycle_actions(_repository_scope),
+    "delete": (delete_repository, "delete"),
 }
 
 
@@ -143,6 +167,8 @@ async def settings_action(request: Request, caller: Caller, form: FormData) -> R
     if action is None:
         raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
     done = await action[0](request, caller, form)
+    if isinstance(done, Response):
+        return done
     return see_other(settings_path(request.path_params["name"]), done)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from portside.api.web.manage_admin import admin_routes
+from portside.api.web.manage_lifecycle import lifecycle_routes
+from portside.api.web.manage_lifecycle_admin import lifecycle_admin_routes
 from portside.api.web.manage_organizations import organization_routes
 from portside.api.web.manage_password import password_routes
 from portside.api.web.manage_repository import repository_settings_routes
@@ -25,4 +27,6 @@ def manage_routes() -> list[BaseRoute]:
         *robot_routes(),
         *repository_settings_routes(),
         *admin_routes(),
+        *lifecycle_routes(),
+        *lifecycle_admin_routes(),
     ]
