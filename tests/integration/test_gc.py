@@ -25,7 +25,9 @@ from typer.testing import CliRunner
 from portside.cli import cli
 from tests.support.gc_registry import LifecycleRegistry, admin_client, lifecycle_env, lifecycle_registry, run_gc
 from tests.support.protocol import (
+    OCI_INDEX,
     OCI_MANIFEST,
+    descriptor,
     error_codes,
     image_manifest,
     push_blob,
@@ -146,7 +148,9 @@ class PushModel:
     repo: str
     tags: dict[str, str] = field(default_factory=dict)
     ever_tagged: dict[str, tuple[bytes, list[bytes]]] = field(default_factory=dict)
-    untagged: set[str] = field(default_factory=set)
+    untagged: dict[str, tuple[bytes, list[bytes]]] = field(default_factory=dict)
+    # Indexes acknowledged with a tag, and the (untagged, possibly old) manifests they reference.
+    indexes: dict[str, tuple[bytes, list[str]]] = field(default_factory=dict)
     uploaded: set[str] = field(default_factory=set)
     refused: list[str] = field(default_factory=list)
     orphans: list[bytes] = field(default_factory=list)
@@ -165,6 +169,18 @@ def _upload(http: httpx.Client, repo: str, data: bytes, mount_from: str | None =
         assert done.status_code == 201, done.text
         return digest
     return push_blob(http, repo, data)
+
+
+def _index(untagged: dict[str, tuple[bytes, list[bytes]]], children: list[str]) -> bytes:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {**descriptor(OCI_MANIFEST, untagged[d][0]), "platform": {"architecture": f"arch{i}", "os": "linux"}}
+            for i, d in enumerate(children)
+        ],
+    }
+    return json.dumps(document).encode()
 
 
 def _pusher(
@@ -202,7 +218,7 @@ def _pusher(
                 response = push_manifest(http, model.repo, digest if untagged else tag, manifest, OCI_MANIFEST)
                 if response.status_code == 201:
                     if untagged:
-                        model.untagged.add(digest)
+                        model.untagged[digest] = (manifest, [config, shared, unique])
                     else:
                         model.tags[tag] = digest
                         model.ever_tagged[digest] = (manifest, [config, shared, unique])
@@ -210,6 +226,19 @@ def _pusher(
                     # Allowed only when a reference was collected before the manifest came (grace overrun).
                     assert response.status_code == 400, response.text
                     model.refused.extend(error_codes(response))
+                if model.untagged and rng.random() < 0.25:
+                    # An index over untagged manifests pushed earlier, maybe old enough to be swept
+                    # right now: the put must either keep them or be refused, never dangle.
+                    children = rng.sample(sorted(model.untagged), min(2, len(model.untagged)))
+                    index = _index(model.untagged, children)
+                    tag = f"{prefix}-index-{round_number % 2}"
+                    response = push_manifest(http, model.repo, tag, index, OCI_INDEX)
+                    if response.status_code == 201:
+                        model.tags[tag] = sha256(index)
+                        model.indexes[sha256(index)] = (index, children)
+                    else:
+                        assert response.status_code == 400, response.text
+                        model.refused.extend(error_codes(response))
                 if rng.random() < 0.3:
                     orphan = random_bytes(rng.randint(100, 2000))
                     model.uploaded.add(_upload(http, side_repo, orphan))
@@ -259,6 +288,7 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
     assert not errors, errors
     assert len(runs) >= 3 and all(run["status"] == "done" for run in runs), runs
     assert sum(int(str(run["blobs_removed"])) for run in runs) > 0
+    assert any(model.indexes for model in models) and any(model.untagged for model in models)
     refused = [code for model in models for code in model.refused]
     assert set(refused) <= {"MANIFEST_BLOB_UNKNOWN"}, refused
 
@@ -269,8 +299,13 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
         assert sorted(listed) == sorted(expected_tags)
         for tag, digest in expected_tags.items():
             assert http.get(f"/v2/{repo}/manifests/{tag}").headers["Docker-Content-Digest"] == digest
-        # Every acknowledged tagged push (tagged now or in history) is whole, byte for byte.
+        # Every acknowledged tagged push (tagged now or in history) is whole, byte for byte,
+        # indexes with every child.
         live = {digest: pushed for model in models for digest, pushed in model.ever_tagged.items()}
+        for model in models:
+            for index_digest, (index, children) in model.indexes.items():
+                assert http.get(f"/v2/{repo}/manifests/{index_digest}").content == index
+                live.update({child: model.untagged[child] for child in children})
         assert live
         for digest, (manifest, blobs) in live.items():
             assert http.get(f"/v2/{repo}/manifests/{digest}").content == manifest
@@ -292,7 +327,7 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
             assert not _blob_exists(http, side_repo, digest), digest
             path = gc_registry.blob_file(digest)
             assert path is None or not path.exists(), path
-        untagged = {digest for model in models for digest in model.untagged}
+        untagged = {digest for model in models for digest in model.untagged} - live.keys()
         for digest in untagged:
             assert http.get(f"/v2/{repo}/manifests/{digest}").status_code == 404
         # Nothing old and unreferenced is left for another run to find.
