@@ -92,6 +92,7 @@ def test_gc_dry_run_reports_without_changing_then_a_run_frees_exactly_that(gc_re
 
         done = run_gc(admin)
         assert done["status"] == "done" and done["dry_run"] is False
+        assert done["phase"] == "done" and done["repositories_done"] == done["repositories_total"] > 0
         removed_blobs = {b["digest"]: b["size"] for b in done["detail"]["blobs"]}
         assert garbage_blobs <= removed_blobs.keys()
         assert removed_blobs[orphan_digest] == len(orphan)
@@ -109,6 +110,32 @@ def test_gc_dry_run_reports_without_changing_then_a_run_frees_exactly_that(gc_re
 
         listed = admin.get("/api/v1/gc/runs").json()["runs"]
         assert [run["id"] for run in listed[:2]] == [done["id"], dry["id"]]
+
+
+def test_uploads_in_progress_survive_and_collected_blobs_cannot_be_mounted(gc_registry: LifecycleRegistry) -> None:
+    repo, other = unique_repo("gcup"), unique_repo("gcup")
+    data = random_bytes(5000)
+    with httpx.Client(base_url=gc_registry.url, timeout=60) as http, admin_client(gc_registry.url) as admin:
+        orphan_digest = push_blob(http, repo, random_bytes(777))
+        location = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        first = http.patch(location, content=data[:2000], headers={"Content-Range": "0-1999"})
+        assert first.status_code == 202, first.text
+        time.sleep(GRACE + 1)
+        run_gc(admin)
+        # The collected blob is not mountable: the client is asked to upload it instead.
+        mount = http.post(f"/v2/{other}/blobs/uploads/", params={"mount": orphan_digest, "from": repo})
+        assert mount.status_code == 202
+        # The upload in progress goes on and its image is whole.
+        second = http.patch(first.headers["Location"], content=data[2000:], headers={"Content-Range": "2000-4999"})
+        assert second.status_code == 202, second.text
+        finished = http.put(second.headers["Location"], params={"digest": sha256(data)})
+        assert finished.status_code == 201, finished.text
+        config = b'{"architecture": "amd64", "os": "linux"}'
+        push_blob(http, repo, config)
+        manifest = image_manifest(config, [data])
+        assert push_manifest(http, repo, "after-gc", manifest, OCI_MANIFEST).status_code == 201
+        run_gc(admin)
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
 
 
 def test_gc_api_needs_a_site_admin(gc_registry: LifecycleRegistry) -> None:
