@@ -166,9 +166,11 @@ class RetentionStore:
             ).all()
             manifest_rows = (
                 await conn.execute(
-                    select(manifests.c.digest, manifests.c.created_at, manifests.c.subject_digest).where(
-                        manifests.c.repository_id == repository_id
-                    )
+                    select(
+                        manifests.c.digest,
+                        func.coalesce(manifests.c.touched_at, manifests.c.created_at).label("created_at"),
+                        manifests.c.subject_digest,
+                    ).where(manifests.c.repository_id == repository_id)
                 )
             ).all()
             child_rows = (
