@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from portside.lifecycle.retention_policy import ManifestInfo, Policy, RepositoryFacts, TagFacts
 from portside.metadata.lifecycle_store import in_namespace
+from portside.metadata.retention_records import ManifestInfo, Policy, RepositoryFacts, TagFacts
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
     manifest_pulls,
