@@ -9,6 +9,8 @@ that nothing references any more must be gone from the registry and from storage
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import random
 import threading
@@ -18,11 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from portside.cli import cli
+from portside.lifecycle.gc import GC_LOCK_KEY
 from tests.support.gc_registry import LifecycleRegistry, admin_client, lifecycle_env, lifecycle_registry, run_gc
 from tests.support.protocol import (
     OCI_INDEX,
@@ -394,3 +398,60 @@ def test_the_schedule_collects_garbage(start_server: Callable[..., ServerProcess
             time.sleep(0.2)
         assert orphan_digest in freed_by_schedule()
         assert not _blob_exists(http, repo, orphan_digest)
+
+
+def _with_gc_lock_held(registry: LifecycleRegistry, checks: Callable[[], None]) -> None:
+    """Run ``checks`` while holding the cluster-wide GC lock from outside, as another collector would."""
+    if registry.backend == "sqlite":
+        assert registry.data_dir is not None
+        lock_path = registry.data_dir / "locks" / "gc.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                checks()
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
+        return
+
+    locked, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    async def hold_advisory_lock() -> None:
+        conn = await asyncpg.connect(registry.env["PORTSIDE_DATABASE_URL"].replace("+asyncpg", ""))
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", GC_LOCK_KEY)
+            locked.set()
+            await asyncio.to_thread(release.wait)
+        finally:
+            await conn.close()
+
+    def holder() -> None:
+        try:
+            asyncio.run(hold_advisory_lock())
+        except BaseException as exc:
+            failures.append(exc)
+            locked.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert locked.wait(60) and not failures, failures
+        checks()
+    finally:
+        release.set()
+        thread.join(60)
+
+
+def test_only_one_collection_runs_at_a_time(gc_registry: LifecycleRegistry) -> None:
+    with admin_client(gc_registry.url) as admin:
+
+        def checks() -> None:
+            busy = admin.post("/api/v1/gc/runs", json={})
+            assert busy.status_code == 409 and "already running" in busy.text
+            if gc_registry.backend != "cluster":
+                code, output = _cli(gc_registry, "gc")
+                assert code == 1 and "already running" in output
+
+        _with_gc_lock_held(gc_registry, checks)
+        assert run_gc(admin)["status"] == "done"
