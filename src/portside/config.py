@@ -161,7 +161,7 @@ class Settings(BaseSettings):
 
     gc_grace_seconds: int = Field(
         3600,
-        ge=0,
+        ge=1,
         description="Garbage collection spares blobs, links and manifests younger than this (and blobs an "
         "upload or mount claimed within it), so pushes in progress finish safely.",
     )

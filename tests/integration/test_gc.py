@@ -9,6 +9,8 @@ that nothing references any more must be gone from the registry and from storage
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import random
 import threading
@@ -18,14 +20,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from portside.cli import cli
+from portside.lifecycle.gc import GC_LOCK_KEY
 from tests.support.gc_registry import LifecycleRegistry, admin_client, lifecycle_env, lifecycle_registry, run_gc
 from tests.support.protocol import (
+    OCI_INDEX,
     OCI_MANIFEST,
+    descriptor,
     error_codes,
     image_manifest,
     push_blob,
@@ -90,6 +96,7 @@ def test_gc_dry_run_reports_without_changing_then_a_run_frees_exactly_that(gc_re
 
         done = run_gc(admin)
         assert done["status"] == "done" and done["dry_run"] is False
+        assert done["phase"] == "done" and done["repositories_done"] == done["repositories_total"] > 0
         removed_blobs = {b["digest"]: b["size"] for b in done["detail"]["blobs"]}
         assert garbage_blobs <= removed_blobs.keys()
         assert removed_blobs[orphan_digest] == len(orphan)
@@ -107,6 +114,32 @@ def test_gc_dry_run_reports_without_changing_then_a_run_frees_exactly_that(gc_re
 
         listed = admin.get("/api/v1/gc/runs").json()["runs"]
         assert [run["id"] for run in listed[:2]] == [done["id"], dry["id"]]
+
+
+def test_uploads_in_progress_survive_and_collected_blobs_cannot_be_mounted(gc_registry: LifecycleRegistry) -> None:
+    repo, other = unique_repo("gcup"), unique_repo("gcup")
+    data = random_bytes(5000)
+    with httpx.Client(base_url=gc_registry.url, timeout=60) as http, admin_client(gc_registry.url) as admin:
+        orphan_digest = push_blob(http, repo, random_bytes(777))
+        location = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        first = http.patch(location, content=data[:2000], headers={"Content-Range": "0-1999"})
+        assert first.status_code == 202, first.text
+        time.sleep(GRACE + 1)
+        run_gc(admin)
+        # The collected blob is not mountable: the client is asked to upload it instead.
+        mount = http.post(f"/v2/{other}/blobs/uploads/", params={"mount": orphan_digest, "from": repo})
+        assert mount.status_code == 202
+        # The upload in progress goes on and its image is whole.
+        second = http.patch(first.headers["Location"], content=data[2000:], headers={"Content-Range": "2000-4999"})
+        assert second.status_code == 202, second.text
+        finished = http.put(second.headers["Location"], params={"digest": sha256(data)})
+        assert finished.status_code == 201, finished.text
+        config = b'{"architecture": "amd64", "os": "linux"}'
+        push_blob(http, repo, config)
+        manifest = image_manifest(config, [data])
+        assert push_manifest(http, repo, "after-gc", manifest, OCI_MANIFEST).status_code == 201
+        run_gc(admin)
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
 
 
 def test_gc_api_needs_a_site_admin(gc_registry: LifecycleRegistry) -> None:
@@ -146,7 +179,9 @@ class PushModel:
     repo: str
     tags: dict[str, str] = field(default_factory=dict)
     ever_tagged: dict[str, tuple[bytes, list[bytes]]] = field(default_factory=dict)
-    untagged: set[str] = field(default_factory=set)
+    untagged: dict[str, tuple[bytes, list[bytes]]] = field(default_factory=dict)
+    # Indexes acknowledged with a tag, and the (untagged, possibly old) manifests they reference.
+    indexes: dict[str, tuple[bytes, list[str]]] = field(default_factory=dict)
     uploaded: set[str] = field(default_factory=set)
     refused: list[str] = field(default_factory=list)
     orphans: list[bytes] = field(default_factory=list)
@@ -165,6 +200,18 @@ def _upload(http: httpx.Client, repo: str, data: bytes, mount_from: str | None =
         assert done.status_code == 201, done.text
         return digest
     return push_blob(http, repo, data)
+
+
+def _index(untagged: dict[str, tuple[bytes, list[bytes]]], children: list[str]) -> bytes:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {**descriptor(OCI_MANIFEST, untagged[d][0]), "platform": {"architecture": f"arch{i}", "os": "linux"}}
+            for i, d in enumerate(children)
+        ],
+    }
+    return json.dumps(document).encode()
 
 
 def _pusher(
@@ -202,7 +249,7 @@ def _pusher(
                 response = push_manifest(http, model.repo, digest if untagged else tag, manifest, OCI_MANIFEST)
                 if response.status_code == 201:
                     if untagged:
-                        model.untagged.add(digest)
+                        model.untagged[digest] = (manifest, [config, shared, unique])
                     else:
                         model.tags[tag] = digest
                         model.ever_tagged[digest] = (manifest, [config, shared, unique])
@@ -210,6 +257,19 @@ def _pusher(
                     # Allowed only when a reference was collected before the manifest came (grace overrun).
                     assert response.status_code == 400, response.text
                     model.refused.extend(error_codes(response))
+                if model.untagged and rng.random() < 0.25:
+                    # An index over untagged manifests pushed earlier, maybe old enough to be swept
+                    # right now: the put must either keep them or be refused, never dangle.
+                    children = rng.sample(sorted(model.untagged), min(2, len(model.untagged)))
+                    index = _index(model.untagged, children)
+                    tag = f"{prefix}-index-{round_number % 2}"
+                    response = push_manifest(http, model.repo, tag, index, OCI_INDEX)
+                    if response.status_code == 201:
+                        model.tags[tag] = sha256(index)
+                        model.indexes[sha256(index)] = (index, children)
+                    else:
+                        assert response.status_code == 400, response.text
+                        model.refused.extend(error_codes(response))
                 if rng.random() < 0.3:
                     orphan = random_bytes(rng.randint(100, 2000))
                     model.uploaded.add(_upload(http, side_repo, orphan))
@@ -259,6 +319,7 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
     assert not errors, errors
     assert len(runs) >= 3 and all(run["status"] == "done" for run in runs), runs
     assert sum(int(str(run["blobs_removed"])) for run in runs) > 0
+    assert any(model.indexes for model in models) and any(model.untagged for model in models)
     refused = [code for model in models for code in model.refused]
     assert set(refused) <= {"MANIFEST_BLOB_UNKNOWN"}, refused
 
@@ -269,8 +330,13 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
         assert sorted(listed) == sorted(expected_tags)
         for tag, digest in expected_tags.items():
             assert http.get(f"/v2/{repo}/manifests/{tag}").headers["Docker-Content-Digest"] == digest
-        # Every acknowledged tagged push (tagged now or in history) is whole, byte for byte.
+        # Every acknowledged tagged push (tagged now or in history) is whole, byte for byte,
+        # indexes with every child.
         live = {digest: pushed for model in models for digest, pushed in model.ever_tagged.items()}
+        for model in models:
+            for index_digest, (index, children) in model.indexes.items():
+                assert http.get(f"/v2/{repo}/manifests/{index_digest}").content == index
+                live.update({child: model.untagged[child] for child in children})
         assert live
         for digest, (manifest, blobs) in live.items():
             assert http.get(f"/v2/{repo}/manifests/{digest}").content == manifest
@@ -292,7 +358,7 @@ def test_pushes_racing_gc_stay_pullable_and_garbage_goes(gc_registry: LifecycleR
             assert not _blob_exists(http, side_repo, digest), digest
             path = gc_registry.blob_file(digest)
             assert path is None or not path.exists(), path
-        untagged = {digest for model in models for digest in model.untagged}
+        untagged = {digest for model in models for digest in model.untagged} - live.keys()
         for digest in untagged:
             assert http.get(f"/v2/{repo}/manifests/{digest}").status_code == 404
         # Nothing old and unreferenced is left for another run to find.
@@ -332,3 +398,60 @@ def test_the_schedule_collects_garbage(start_server: Callable[..., ServerProcess
             time.sleep(0.2)
         assert orphan_digest in freed_by_schedule()
         assert not _blob_exists(http, repo, orphan_digest)
+
+
+def _with_gc_lock_held(registry: LifecycleRegistry, checks: Callable[[], None]) -> None:
+    """Run ``checks`` while holding the cluster-wide GC lock from outside, as another collector would."""
+    if registry.backend == "sqlite":
+        assert registry.data_dir is not None
+        lock_path = registry.data_dir / "locks" / "gc.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                checks()
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
+        return
+
+    locked, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    async def hold_advisory_lock() -> None:
+        conn = await asyncpg.connect(registry.env["PORTSIDE_DATABASE_URL"].replace("+asyncpg", ""))
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", GC_LOCK_KEY)
+            locked.set()
+            await asyncio.to_thread(release.wait)
+        finally:
+            await conn.close()
+
+    def holder() -> None:
+        try:
+            asyncio.run(hold_advisory_lock())
+        except BaseException as exc:
+            failures.append(exc)
+            locked.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert locked.wait(60) and not failures, failures
+        checks()
+    finally:
+        release.set()
+        thread.join(60)
+
+
+def test_only_one_collection_runs_at_a_time(gc_registry: LifecycleRegistry) -> None:
+    with admin_client(gc_registry.url) as admin:
+
+        def checks() -> None:
+            busy = admin.post("/api/v1/gc/runs", json={})
+            assert busy.status_code == 409 and "already running" in busy.text
+            if gc_registry.backend != "cluster":
+                code, output = _cli(gc_registry, "gc")
+                assert code == 1 and "already running" in output
+
+        _with_gc_lock_held(gc_registry, checks)
+        assert run_gc(admin)["status"] == "done"

@@ -280,6 +280,9 @@ def test_restores_reach_back_only_through_the_history_window(site: Site) -> None
     _age_history(site, repository, timedelta(days=2))  # 15 days old now, the window is 14
     outside = site.api(ALICE, "GET", f"/tag-history/{repository}", params={"tag": "v1"}).json()
     assert outside["restorable_digests"] == [] and len(outside["changes"]) == 2
+    assert [c["in_window"] for c in outside["changes"]] == [False, False]
+    whole = site.api(ALICE, "GET", f"/tag-history/{repository}").json()
+    assert whole["restorable_digests"] is None and len(whole["changes"]) == 2
     refused = _restore(site, ALICE, repository, "v1", old.digest)
     assert refused.status_code == 404 and "within the history window" in refused.json()["errors"][0]["message"]
     # A newer change brings its own digests back into the window.

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from portside.cli import cli
-from tests.support.gc_registry import ADMIN, lifecycle_env
+from tests.support.gc_registry import ADMIN, lifecycle_env, run_gc
 from tests.support.protocol import (
     OCI_EMPTY,
     OCI_MANIFEST,
@@ -246,3 +246,21 @@ def test_a_namespace_policy_covers_every_repository_of_the_namespace(admin: http
     for repo in inside:
         assert _tags(http, repo) == ["pr-2"]
     assert _tags(http, outside) == ["pr-1", "pr-2"]
+
+
+def test_garbage_collection_keeps_what_retention_keeps(admin: httpx.Client, http: httpx.Client) -> None:
+    young, pulled, unprotected = unique_repo("retgc"), unique_repo("retgc"), unique_repo("retgc")
+    waiting = push_image(http, young, None, layers=1, layer_size=64)
+    recently_pulled = push_image(http, pulled, None, layers=1, layer_size=64)
+    garbage = push_image(http, unprotected, None, layers=1, layer_size=64)
+    _add_policy(admin, young, keep_last=5, untagged_after=3600)
+    _add_policy(admin, pulled, keep_last=5, keep_pulled_within=3600)
+    assert http.get(f"/v2/{pulled}/manifests/{recently_pulled.digest}").status_code == 200
+    time.sleep(2)  # past the one-second grace period
+    done = run_gc(admin)
+    assert done["status"] == "done"
+    assert http.get(f"/v2/{young}/manifests/{waiting.digest}").status_code == 200
+    assert http.get(f"/v2/{pulled}/manifests/{recently_pulled.digest}").status_code == 200
+    for data in [recently_pulled.config, *recently_pulled.layers]:
+        assert http.get(f"/v2/{pulled}/blobs/{sha256(data)}").content == data
+    assert http.get(f"/v2/{unprotected}/manifests/{garbage.digest}").status_code == 404

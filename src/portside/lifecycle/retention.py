@@ -30,6 +30,7 @@ from portside.lifecycle.changes import RepositoryChanged, announce
 from portside.lifecycle.immutability import ImmutabilityService, matching_rule, validate_pattern
 from portside.lifecycle.retention_policy import Policy, RepositoryFacts, Selection, select_removals
 from portside.metadata.gc_store import GcStore
+from portside.metadata.lifecycle_store import namespace_of
 from portside.metadata.retention_store import PolicyRecord, RetentionRunRecord, RetentionStore
 from portside.metadata.store import MetadataStore, utcnow
 from portside.metadata.tag_changes import TagGuard, TagLocked
@@ -39,11 +40,6 @@ from portside.oci.names import validate_name
 log = logging.getLogger("portside.retention")
 
 RETENTION_ACTOR = "retention"
-
-
-def namespace_of(repository: str) -> str:
-    """The namespace of a repository: the first path component of its name."""
-    return repository.split("/", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -15,64 +15,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from portside.lifecycle.gc import live_manifests, parents_first
 from portside.lifecycle.immutability import tag_matches
+from portside.metadata.retention_records import ManifestInfo, Policy, RepositoryFacts, TagFacts
+
+__all__ = ["ManifestInfo", "Policy", "RepositoryFacts", "Selection", "TagFacts", "evaluate_tags", "select_removals"]
 
 # Cosign and similar tools attach signatures, attestations and SBOMs as tags named after the
 # subject's digest: "sha256-<hex>.sig", ".att", ".sbom".
 _DIGEST_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(\.[a-z]+)?$")
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What one retention policy asks for; ``None`` leaves that part out."""
-
-    tag_pattern: str = "*"
-    keep_last: int | None = None
-    delete_older_than: timedelta | None = None
-    untagged_after: timedelta | None = None
-    keep_pulled_within: timedelta | None = None
-
-    def __post_init__(self) -> None:
-        if self.keep_last is not None and self.keep_last < 0:
-            raise ValueError("keep_last must be 0 or more")
-        for name in ("delete_older_than", "untagged_after", "keep_pulled_within"):
-            value = getattr(self, name)
-            if value is not None and value < timedelta(0):
-                raise ValueError(f"{name} must not be negative")
-        if self.keep_last is None and self.delete_older_than is None and self.untagged_after is None:
-            raise ValueError("a policy needs keep_last, delete_older_than or untagged_after")
-
-
-@dataclass(frozen=True)
-class TagFacts:
-    """A tag as retention sees it: where it points and when it was last pushed or moved."""
-
-    name: str
-    digest: str
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class ManifestInfo:
-    """A manifest as retention sees it."""
-
-    digest: str
-    created_at: datetime
-    subject: str | None = None
-    children: frozenset[str] = frozenset()
-
-
-@dataclass
-class RepositoryFacts:
-    """One repository's tags, manifests and last pulls."""
-
-    tags: list[TagFacts]
-    manifests: dict[str, ManifestInfo]
-    last_pulled: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,16 @@ from portside.metadata.tables import (
     tags,
 )
 
+# When a manifest was last pushed (rows from before migration 0005 have only created_at).
+_pushed = func.coalesce(manifests.c.touched_at, manifests.c.created_at)
+
 # Rows per sweep transaction: small, because on SQLite a sweep holds the one write lock.
 SWEEP_BATCH = 64
 
 
 @dataclass(frozen=True)
 class ManifestFacts:
-    """What marking needs to know about one manifest."""
+    """What marking needs to know about one manifest (``created_at``: when it was last pushed)."""
 
     digest: str
     created_at: datetime
@@ -119,13 +122,13 @@ class GcStore:
         async with self._store.reading() as conn:
             rows = (
                 await conn.execute(
-                    select(manifests.c.digest, manifests.c.created_at, manifests.c.subject_digest).where(
+                    select(manifests.c.digest, _pushed.label("pushed_at"), manifests.c.subject_digest).where(
                         manifests.c.repository_id == repository_id
                     )
                 )
             ).all()
             for row in rows:
-                snap.manifests[row.digest] = ManifestFacts(row.digest, as_utc(row.created_at), row.subject_digest)
+                snap.manifests[row.digest] = ManifestFacts(row.digest, as_utc(row.pushed_at), row.subject_digest)
             rows = (
                 await conn.execute(
                     select(
@@ -177,7 +180,7 @@ class GcStore:
     # Sweeping
 
     async def delete_manifest_if_unreferenced(self, repository_id: int, digest: str, cutoff: datetime) -> bool:
-        """Delete one manifest if, under its row lock, it is older than ``cutoff``, untagged and no child.
+        """Delete one manifest if, under its row lock, it was last pushed before ``cutoff``, is untagged and no child.
 
         One manifest per transaction, so the collector never holds one manifest lock while
         waiting for another (a manifest put share-locks its children, then its own row).
@@ -189,9 +192,7 @@ class GcStore:
             referenced = exists().where(
                 manifest_references.c.repository_id == repository_id, manifest_references.c.target_digest == digest
             )
-            result = await conn.execute(
-                delete(manifests).where(key, manifests.c.created_at < cutoff, ~tagged, ~referenced)
-            )
+            result = await conn.execute(delete(manifests).where(key, _pushed < cutoff, ~tagged, ~referenced))
             if not result.rowcount:
                 return False
             await conn.execute(

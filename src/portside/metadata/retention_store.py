@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
-from portside.lifecycle.retention_policy import ManifestInfo, Policy, RepositoryFacts, TagFacts
+from portside.metadata.lifecycle_store import in_namespace
+from portside.metadata.retention_records import ManifestInfo, Policy, RepositoryFacts, TagFacts
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
     manifest_pulls,
@@ -89,11 +90,6 @@ def _run_record(row: Any) -> RetentionRunRecord:
     )
 
 
-def _in_namespace(namespace: str) -> Any:
-    prefix = f"{namespace}/"
-    return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
-
-
 class RetentionStore:
     """Retention's reads and writes."""
 
@@ -148,7 +144,7 @@ class RetentionStore:
 
     async def repositories_in(self, scope_kind: str, scope: str) -> list[tuple[int, str]]:
         """(id, name) of the repositories a scope covers."""
-        condition = repositories.c.name == scope if scope_kind == "repository" else _in_namespace(scope)
+        condition = repositories.c.name == scope if scope_kind == "repository" else in_namespace(scope)
         query = select(repositories.c.id, repositories.c.name).where(condition).order_by(repositories.c.name)
         async with self._store.reading() as conn:
             rows = (await conn.execute(query)).all()
@@ -166,9 +162,11 @@ class RetentionStore:
             ).all()
             manifest_rows = (
                 await conn.execute(
-                    select(manifests.c.digest, manifests.c.created_at, manifests.c.subject_digest).where(
-                        manifests.c.repository_id == repository_id
-                    )
+                    select(
+                        manifests.c.digest,
+                        func.coalesce(manifests.c.touched_at, manifests.c.created_at).label("created_at"),
+                        manifests.c.subject_digest,
+                    ).where(manifests.c.repository_id == repository_id)
                 )
             ).all()
             child_rows = (

@@ -340,12 +340,13 @@ class MetadataStore:
                     subject_digest=manifest.subject_digest,
                     annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                     created_at=now,
+                    touched_at=now,
                 )
-                # Updating an existing row (to itself) row-locks it, so a concurrent collector
-                # waits and then sees the tag or references this transaction adds.
+                # A push again renews the manifest (garbage collection's grace counts from it) and
+                # row-locks it, so a concurrent collector waits and then sees this transaction's tag.
                 .on_conflict_do_update(
                     index_elements=[manifests.c.repository_id, manifests.c.digest],
-                    set_={"size": manifests.c.size},
+                    set_={"touched_at": now},
                 )
             )
             rows = [

@@ -62,6 +62,8 @@ manifests = Table(
     Column("subject_digest", String(200), nullable=True),
     Column("annotations", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # When the manifest was last pushed (migration 0005_retention); GC's grace counts from it.
+    Column("touched_at", DateTime(timezone=True), nullable=True),
     Index("ix_manifests_subject", "repository_id", "subject_digest"),
 )
 

@@ -35,6 +35,7 @@ class TagChange(BaseModel):
     new_digest: str | None
     actor: str | None = Field(description="Who made the change; null for anonymous pushes (`auth = none`).")
     recorded_at: datetime
+    in_window: bool = Field(description="Recorded inside the history window: its digests can be restored.")
 
 
 class TagHistory(BaseModel):
@@ -43,7 +44,9 @@ class TagHistory(BaseModel):
     repository: str
     tag: str | None
     window_start: datetime = Field(description="Changes recorded before this can no longer be restored.")
-    restorable_digests: list[str]
+    restorable_digests: list[str] | None = Field(
+        description="With `tag`: the digests a restore of that tag may use now (null for a whole repository)."
+    )
     changes: list[TagChange]
 
 
@@ -113,7 +116,7 @@ def _history(repository: str, tag: str | None, view: HistoryView) -> TagHistory:
         repository=repository,
         tag=tag,
         window_start=view.window_start,
-        restorable_digests=sorted(view.restorable),
+        restorable_digests=None if tag is None else sorted(view.restorable),
         changes=[
             TagChange(
                 id=e.id,
@@ -123,6 +126,7 @@ def _history(repository: str, tag: str | None, view: HistoryView) -> TagHistory:
                 new_digest=e.new_digest,
                 actor=e.actor,
                 recorded_at=e.recorded_at,
+                in_window=e.recorded_at >= view.window_start,
             )
             for e in view.entries
         ],

@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add blobs.touched_at; create manifest_pulls, retention_policies, retention_runs and gc_runs."""
+    """Add touched_at to blobs and manifests; create manifest_pulls, retention_policies and their runs, gc_runs."""
     with op.batch_alter_table("blobs") as batch:
+        batch.add_column(sa.Column("touched_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("manifests") as batch:
         batch.add_column(sa.Column("touched_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "manifest_pulls",
@@ -82,5 +84,7 @@ def downgrade() -> None:
     op.drop_table("retention_runs")
     op.drop_table("retention_policies")
     op.drop_table("manifest_pulls")
+    with op.batch_alter_table("manifests") as batch:
+        batch.drop_column("touched_at")
     with op.batch_alter_table("blobs") as batch:
         batch.drop_column("touched_at")
