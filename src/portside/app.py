@@ -42,6 +42,7 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = build_registry(settings)
         app.state.registry = registry
+        registry.gc.observe_runs(app.state.metrics.record_gc_run)
         if settings.web_ui:
             from portside.api.web import build_web
 

@@ -176,6 +176,18 @@ class GcService:
         # The lock is per process (a file lock or a PostgreSQL session); this keeps a second run
         # of the same process out while the first holds it.
         self._running = False
+        self._observers: list[Callable[[str, int], None]] = []
+
+    def observe_runs(self, observer: Callable[[str, int], None]) -> None:
+        """Call ``observer(outcome, freed_bytes)`` after each run of this process (the metrics do).
+
+        ``outcome`` is ``success``, ``failure`` or ``skipped`` (another run held the lock).
+        """
+        self._observers.append(observer)
+
+    def _observed(self, outcome: str, freed_bytes: int = 0) -> None:
+        for observer in self._observers:
+            observer(outcome, freed_bytes)
 
     async def run(self, *, dry_run: bool, trigger: str, actor: str | None = None) -> GcRunRecord:
         """Take the cluster-wide GC lock, collect, and return the finished run; ``GcBusy`` if taken."""
@@ -198,6 +210,7 @@ class GcService:
         try:
             record = await self.run(dry_run=False, trigger="schedule")
         except GcBusy:
+            self._observed("skipped")
             return "skipped: another garbage collection is running"
         return f"run {record.id} {record.status}: {record.blobs_removed} blobs, {record.bytes_freed} bytes freed"
 
@@ -251,6 +264,7 @@ class GcService:
                 detail=report.detail(),
                 finished_at=utcnow(),
             )
+            self._observed("success", 0 if dry_run else report.bytes_freed)
             return report
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -258,6 +272,7 @@ class GcService:
             raise
         except Exception as exc:
             log.exception("garbage collection run %s failed", run_id)
+            self._observed("failure")
             await self._store.update_run(run_id, status="failed", error=repr(exc), finished_at=utcnow())
             raise
         finally:

@@ -26,7 +26,7 @@ from portside.auth.management.guards import (
     require_site_admin,
 )
 from portside.auth.roles import Role
-from portside.lifecycle.changes import RepositoryChanged, announce
+from portside.lifecycle.changes import RepositoryChanged, RetentionScanned, ScanListener, announce
 from portside.lifecycle.immutability import ImmutabilityService, matching_rule, validate_pattern
 from portside.lifecycle.retention_policy import Policy, RepositoryFacts, Selection, select_removals
 from portside.metadata.gc_store import GcStore
@@ -82,6 +82,7 @@ class RetentionService:
         audit: AuditLog,
         pulls: PullRecorder,
         changed: Sequence[RepositoryChanged] = (),
+        scanned: Sequence[ScanListener] = (),
     ) -> None:
         self._store = store
         self._store_tags = metadata
@@ -91,6 +92,7 @@ class RetentionService:
         self._audit = audit
         self._pulls = pulls
         self._changed = changed
+        self._scanned = scanned
 
     # Management
 
@@ -214,7 +216,17 @@ class RetentionService:
             now = utcnow()
             for (repository_id, name), covering in sorted((await self._policies_by_repository(policies)).items()):
                 facts, selection = await self._selection(repository_id, name, covering, now)
-                removed.extend(await self._apply(repository_id, name, facts, selection, dry_run))
+                applied = await self._apply(repository_id, name, facts, selection, dry_run)
+                removed.extend(applied)
+                scan = RetentionScanned(
+                    repository=name,
+                    policy="all" if policy_id is None else str(policy_id),
+                    candidates=(*selection.tags, *selection.manifests),
+                    removed=tuple(item["reference"] for item in applied),
+                    dry_run=dry_run,
+                )
+                for listener in self._scanned:
+                    await listener(scan)
         except Exception as exc:
             log.exception("retention run %s failed", run_id)
             return await self._store.finish_run(run_id, "failed", removed, repr(exc))

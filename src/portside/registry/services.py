@@ -13,6 +13,7 @@ from portside.auth.audit import AuditLog
 from portside.auth.passwords import Passwords
 from portside.auth.tokens import KeyRing, TokenIssuer
 from portside.config import Settings
+from portside.lifecycle.changes import RetentionScanned
 from portside.lifecycle.deletes import RepositoryDeletes
 from portside.lifecycle.gc import GcService, GcSettings, gc_lock
 from portside.lifecycle.history import HistoryService
@@ -28,7 +29,7 @@ from portside.metadata.retention_store import RetentionStore
 from portside.metadata.search_store import SearchStore
 from portside.metadata.store import MetadataStore
 from portside.metadata.webhook_store import WebhookStore
-from portside.notifications.events import Source
+from portside.notifications.events import RetentionScan, Source
 from portside.notifications.service import Notifier, NotifierOptions
 from portside.registry.blobs import BlobService
 from portside.registry.listings import ListingService
@@ -152,14 +153,28 @@ def build_registry(settings: Settings) -> Registry:
     pulls = PullRecorder(retention_store)
     gc_store = GcStore(store)
     changed = (search_index.repository_changed,)
-    retention = RetentionService(
-        retention_store, store, gc_store, immutability, accounts, audit, pulls, changed=changed
-    )
     webhook_store = WebhookStore(store)
     notifier = Notifier(
         webhook_store,
         NotifierOptions(settings.webhooks_enabled, settings.webhook_endpoint_cache_seconds),
         Source(f"{settings.node_name}:{settings.port}", str(uuid.uuid4())),
+    )
+
+    async def retention_scanned(scan: RetentionScanned) -> None:
+        await notifier.retention_scan(
+            scan.repository, RetentionScan(scan.policy, scan.candidates, scan.removed, scan.dry_run)
+        )
+
+    retention = RetentionService(
+        retention_store,
+        store,
+        gc_store,
+        immutability,
+        accounts,
+        audit,
+        pulls,
+        changed=changed,
+        scanned=(retention_scanned,),
     )
     return Registry(
         settings=settings,
