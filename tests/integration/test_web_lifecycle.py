@@ -39,7 +39,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         **ADMIN_ENV,
         "PORTSIDE_AUTH": "basic",
         "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_GC_GRACE_SECONDS": "0",
+        "PORTSIDE_GC_GRACE_SECONDS": "1",
         "PORTSIDE_GC_INTERVAL_SECONDS": "0",
         "PORTSIDE_RETENTION_INTERVAL_SECONDS": "0",
     }
@@ -295,6 +295,7 @@ def test_admin_area_quotas_gc_and_retention(server: ServerProcess, browser: Brow
     assert httpx.get(f"{server.url}/api/v1/quotas/{owner}", auth=ADMIN).json()["limit_bytes"] is None
 
     # GC: a dry run reports the untagged manifest's blobs without removing them.
+    time.sleep(1.1)  # past the one-second grace period, so the orphan counts as garbage
     assert browser.get("/admin/gc").status_code == 200
     started = browser.post("/admin/gc", {"dry_run": "true"})
     location = notice_of(started)

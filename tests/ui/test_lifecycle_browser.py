@@ -9,6 +9,7 @@ Screenshots go to ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -31,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "PORTSIDE_ADMIN_USERNAME": ADMIN[0],
         "PORTSIDE_ADMIN_PASSWORD": ADMIN[1],
         "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_GC_GRACE_SECONDS": "0",
+        "PORTSIDE_GC_GRACE_SECONDS": "1",
         "PORTSIDE_GC_INTERVAL_SECONDS": "0",
     }
     process = ServerProcess(tmp_path_factory.mktemp("ui-lifecycle") / "data", workers=1, env=env).start()
@@ -109,6 +110,7 @@ def test_restore_from_history_protect_with_a_rule_and_a_gc_dry_run(
     assert current.headers["docker-content-digest"] == old.digest
 
     # 3. A GC dry run from the admin area: its report lists the untagged manifest, which stays.
+    time.sleep(1.1)  # past the one-second grace period, so the orphan counts as garbage
     admin_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     admin_page = admin_context.new_page()
     sign_in(admin_page, server, ADMIN[0], ADMIN[1])

@@ -309,13 +309,15 @@ class MetadataStore:
         actor: str | None = None,
         guard: TagGuard | None = None,
         also: Sequence[InTransaction] = (),
+        references_fetched_later: bool = False,
     ) -> None:
         """Store a manifest with its references and, optionally, point a tag at it; all or nothing.
 
         A tag that is created or moved gets a history row in the same transaction; moving a tag
         that ``guard`` protects raises ``TagLocked`` and stores nothing. ``also`` runs in the same
         transaction, given the repository's id (the search index uses it, so that a push costs one
-        commit and its index entry is never out of step).
+        commit and its index entry is never out of step). ``references_fetched_later`` is for the
+        pull-through cache, which stores a manifest before the blobs it fetches on first request.
         """
         now = utcnow()
         references = list(references)
@@ -326,8 +328,9 @@ class MetadataStore:
                 old_digest = await current_digest(conn, repository_id, tag, lock=True)
                 if old_digest is not None and old_digest != manifest.digest:
                     check_guard(guard, tag, f"moved to {manifest.digest}")
-            # Under lock, the references validated before this transaction must still be there.
-            await lock_references(conn, repository_id, references)
+            if not references_fetched_later:
+                # Under lock, the references validated before this transaction must still be there.
+                await lock_references(conn, repository_id, references)
             await conn.execute(
                 self.insert(manifests)
                 .values(

@@ -247,7 +247,7 @@ class ProxyService:
         )
         await self.store.mark_mirrored(name, target.mirror.upstream)
         # Not ManifestService.put: layers and index children arrive later, when a client asks.
-        await self.registry.store.put_manifest(name, record, references_of(parsed), tag)
+        await self.registry.store.put_manifest(name, record, references_of(parsed), tag, references_fetched_later=True)
         if tag is not None:
             await self.store.confirm_tag(name, tag, str(digest), utcnow())
 
