@@ -63,6 +63,7 @@ def test_a_webhook_made_in_the_browser_shows_its_delivery_in_the_log(
         page.get_by_label("every event").uncheck()
         page.get_by_label("push", exact=True).check()
         assert unlabelled_controls(page) == []
+        screenshot(page, "webhooks-settings")
         page.get_by_role("button", name="Add webhook").click()
 
         expect(page.get_by_role("heading", name="Webhook added")).to_be_visible()

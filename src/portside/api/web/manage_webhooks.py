@@ -30,7 +30,6 @@ from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
 
 WEBHOOKS = "/-/webhooks"
-WEBHOOK_FIELDS = ("webhook_url",)
 # The delivery log shows this many deliveries unless ``?limit=`` asks for another number.
 LOG_LIMIT = 50
 LOG_LIMIT_MAX = 1000
@@ -60,11 +59,13 @@ def chosen_events(form: FormData) -> list[str]:
 
 def new_webhook(form: FormData) -> WebhookCreate:
     """The form as the API's request body, so URL and secret obey the API's limits; ``REQUEST_INVALID`` if not."""
-    secret = fields.text(form, "webhook_secret", limit=1000) or None
+    # Generous field limits here: the API's model is what refuses too long a URL or secret.
+    secret = fields.text(form, "webhook_secret", limit=fields.MAX_FIELD) or None
+    url = fields.text(form, "webhook_url", limit=fields.MAX_FIELD * 4)
+    if not url:
+        raise RegistryError(ErrorKind.REQUEST_INVALID, "the URL is required")
     try:
-        return WebhookCreate(
-            url=fields.required(form, "webhook_url", "the URL"), events=chosen_events(form), secret=secret
-        )
+        return WebhookCreate(url=url, events=chosen_events(form), secret=secret)
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = "the secret" if "secret" in problem["loc"] else "the URL"
@@ -109,7 +110,8 @@ async def create_webhook(request: Request, caller: Caller, form: FormData) -> Re
 
 async def create_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
     """The namespace settings again, the refusal beside the webhook form; the URL and events kept (never the secret)."""
-    values = {"webhook_url": fields.text(form, "webhook_url", limit=2000)}
+    url = form.get("webhook_url", "")
+    values = {"webhook_url": url[: fields.MAX_FIELD * 4] if isinstance(url, str) else ""}
     return await namespace_settings_view(
         request,
         caller,
