@@ -55,6 +55,11 @@ NOTICES: dict[str, str] = {
     "gc-started": "Garbage collection started.",
     "quota-set": "The quota was saved.",
     "quota-cleared": "The namespace's own quota was removed (the default applies, if there is one).",
+    "webhook-enabled": "The webhook was enabled: new events are sent to it.",
+    "webhook-disabled": "The webhook was disabled: no new events are sent to it.",
+    "webhook-removed": "The webhook was removed with its delivery log.",
+    "read-only-on": "Read-only mode is on: pushes and changes are refused, pulls go on.",
+    "read-only-off": "Read-only mode is off: pushes and changes work again.",
 }
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -129,8 +134,13 @@ def signed_in_page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
     return pages.page(endpoint)
 
 
-def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[Request], Awaitable[Response]]:
+def signed_in_action(
+    handler: Action, retry: Retry | None = None, *, writes: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
     """A form post: signed in, CSRF token checked (403 otherwise), then one service call.
+
+    A post that ``writes`` is refused while the registry is read-only for maintenance (405, the
+    management API's refusal); only the read-only switch itself passes ``writes=False``.
 
     Bad input or a refusal shows the form again with the service's message (``retry``), keeping
     what was typed (a grant for an unknown team, say, answers 404 beside the form); without
@@ -146,6 +156,8 @@ def signed_in_action(handler: Action, retry: Retry | None = None) -> Callable[[R
         caller = await signed_in_caller(request)
         form = await pages.read_form(request)
         try:
+            if writes:
+                await pages.web_of(request).registry.maintenance.refuse_writes(request.method)
             return await handler(request, caller, form)
         except RegistryError as error:
             failure = error

@@ -45,6 +45,7 @@ from portside.lifecycle.quotas import QuotaInfo
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
 from portside.metadata.tag_changes import TagHistoryEntry
+from portside.notifications.events import EventAction
 from portside.oci.errors import ErrorKind, RegistryError
 
 HISTORY = "/-/history"
@@ -63,6 +64,8 @@ POLICY_FIELDS = (
     "keep_pulled_within_days",
 )
 RUN_TEMPLATE = "manage/retention_run.html"
+# What the webhook form of the namespace settings offers: every event, or chosen event types.
+WEBHOOK_EVENTS = ["*", *(action.value for action in EventAction)]
 
 ScopeKind = Literal["repository", "namespace"]
 
@@ -313,19 +316,25 @@ async def namespace_settings_view(
     section: str | None = None,
     values: dict[str, str] | None = None,
     status: int = 200,
+    chosen_events: list[str] | None = None,
 ) -> Response:
-    """Quota, immutable rules and retention policies of a namespace [its admins]."""
+    """Quota, immutable rules, retention policies and webhooks of a namespace [its admins]."""
     namespace = _namespace(request)
     registry = web_of(request).registry
     # The rule service checks for a namespace admin first (403 for anyone else).
     rules = await registry.immutability.list_rules(caller, namespace=namespace)
     policies = await registry.retention.list_policies(caller, "namespace", namespace)
+    webhooks = await registry.notifier.list_for(caller, namespace)
     base = namespace_settings_path(namespace)
     context = {
         "namespace": namespace,
         "quota": await visible_quota(request, caller, namespace),
         "rules": rules,
         "policies": policies,
+        "webhooks": webhooks,
+        "webhook_events": WEBHOOK_EVENTS,
+        "chosen_events": chosen_events or ["*"],
+        "webhooks_base": namespace_path(namespace) + "/-/webhooks",
         "base": base,
         "rule_scope_kind": "namespace",
         "error": error,

@@ -11,11 +11,13 @@ from starlette.routing import BaseRoute
 from portside.api.web.manage_admin import admin_routes
 from portside.api.web.manage_lifecycle import lifecycle_routes
 from portside.api.web.manage_lifecycle_admin import lifecycle_admin_routes
+from portside.api.web.manage_maintenance import maintenance_routes
 from portside.api.web.manage_organizations import organization_routes
 from portside.api.web.manage_password import password_routes
 from portside.api.web.manage_repository import repository_settings_routes
 from portside.api.web.manage_robots import robot_routes
 from portside.api.web.manage_tokens import token_routes
+from portside.api.web.manage_webhooks import webhook_routes
 
 
 def manage_routes() -> list[BaseRoute]:
@@ -29,4 +31,6 @@ def manage_routes() -> list[BaseRoute]:
         *admin_routes(),
         *lifecycle_routes(),
         *lifecycle_admin_routes(),
+        *webhook_routes(),
+        *maintenance_routes(),
     ]

@@ -236,6 +236,8 @@ async def render(
         "signup_open": web.settings.public_signup,
         "registry_host": browser_host(request),
         "current_path": request.url.path,
+        # The banner of every page while writes are refused (the flag is cached by the service).
+        "read_only": await web.registry.maintenance.read_only(),
         **(context or {}),
     }
     body = web.templates.get_template(template).render(values)
