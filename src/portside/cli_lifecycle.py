@@ -13,10 +13,10 @@ from typing import Annotated, Literal, TypeVar
 
 import typer
 
-from portside.cli_accounts import ConfigOption, DataDirOption, repos_cli
-from portside.cli_accounts import _run as run_with_registry
+from portside.cli_accounts import repos_cli
+from portside.cli_common import ConfigOption, DataDirOption, run_configured
 from portside.lifecycle.quotas import QuotaInfo
-from portside.oci.errors import RegistryError
+from portside.metadata.account_errors import Conflict, NotFound
 from portside.registry.services import Registry
 
 T = TypeVar("T")
@@ -30,14 +30,7 @@ quotas_cli = typer.Typer(help="Namespace storage quotas.", no_args_is_help=True)
 
 def _run(config: Path | None, data_dir: Path | None, work: Callable[[Registry], Awaitable[T]]) -> T:
     """Run one piece of work; a refusal from the services becomes its message and exit status 1."""
-
-    async def guarded(registry: Registry) -> T:
-        try:
-            return await work(registry)
-        except RegistryError as exc:
-            raise ValueError(exc.message) from exc
-
-    return run_with_registry(config, data_dir, guarded)
+    return run_configured(config, data_dir, work, expected=(Conflict, NotFound))
 
 
 def _size(value: int | None) -> str:
