@@ -107,6 +107,7 @@ def refusal(error: RegistryError) -> pages.PageError:
 
 
 Page = Callable[[Request, Caller], Awaitable[Response]]
+View = Callable[..., Awaitable[Response]]
 Action = Callable[[Request, Caller, FormData], Awaitable[Response]]
 Retry = Callable[[Request, Caller, FormData, RegistryError], Awaitable[Response]]
 
@@ -171,6 +172,25 @@ def signed_in_action(
 
     endpoint.__name__ = handler.__name__
     return pages.page(endpoint)
+
+
+def view_retry(view: View, *fields: str, section: str | None = None) -> Retry:
+    """Show a page's ``view`` again after a refused post: the service's message and status.
+
+    ``view(request, caller, *, error=None, status=200, ...)`` is the page's own view (its GET);
+    what was typed into ``fields`` is filled in again (``values=``), and on a page with several
+    forms the error stands beside the form of ``section`` (``section=``).
+    """
+
+    async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
+        options: dict[str, Any] = {}
+        if fields:
+            options["values"] = form_values(form, *fields)
+        if section is not None:
+            options["section"] = section
+        return await view(request, caller, error=error.message, status=error.status, **options)
+
+    return retry
 
 
 def form_page(request: Request) -> str:

@@ -34,8 +34,7 @@ from portside.api.web.manage_common import (
     signed_in_action,
     signed_in_page,
 )
-from portside.api.web.pages import PageError, current_viewer, page, require_pull, web_of
-from portside.auth.accounts import ACCOUNT_NAME_RE
+from portside.api.web.pages import PageError, current_viewer, namespace_param, page, require_pull, web_of
 from portside.auth.management.guards import Caller
 from portside.auth.policy import may_administer_namespace
 from portside.auth.roles import actions_for
@@ -293,13 +292,6 @@ def lifecycle_actions(scope: Scope) -> dict[str, tuple[LifecycleAction, str]]:
 # Namespace settings
 
 
-def _namespace(request: Request) -> str:
-    name: str = request.path_params["namespace"]
-    if not ACCOUNT_NAME_RE.match(name):
-        raise PageError(404, f"There is no user or organization {name!r}.")
-    return name
-
-
 async def visible_quota(request: Request, caller: Caller, namespace: str) -> QuotaInfo | None:
     """The namespace's quota and usage if the caller may see it (the service decides), else None."""
     try:
@@ -319,7 +311,7 @@ async def namespace_settings_view(
     chosen_events: list[str] | None = None,
 ) -> Response:
     """Quota, immutable rules, retention policies and webhooks of a namespace [its admins]."""
-    namespace = _namespace(request)
+    namespace = namespace_param(request)
     registry = web_of(request).registry
     # The rule service checks for a namespace admin first (403 for anyone else).
     rules = await registry.immutability.list_rules(caller, namespace=namespace)
@@ -344,13 +336,8 @@ async def namespace_settings_view(
     return await render(request, "manage/namespace_settings.html", context, status)
 
 
-async def namespace_settings_page(request: Request, caller: Caller) -> Response:
-    """GET /n/{namespace}/-/settings."""
-    return await namespace_settings_view(request, caller)
-
-
 def _namespace_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
-    return "namespace", _namespace(request)
+    return "namespace", namespace_param(request)
 
 
 NAMESPACE_ACTIONS = lifecycle_actions(_namespace_scope)
@@ -364,7 +351,7 @@ async def namespace_action(request: Request, caller: Caller, form: FormData) -> 
     done = await action[0](request, caller, form)
     if isinstance(done, Response):
         return done
-    return see_other(namespace_settings_path(_namespace(request)), done)
+    return see_other(namespace_settings_path(namespace_param(request)), done)
 
 
 async def namespace_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
@@ -394,6 +381,6 @@ def lifecycle_routes() -> list[BaseRoute]:
         Route(repository + HISTORY, page(history_page), methods=["GET"]),
         Route(repository + HISTORY + "/{tag}", page(history_page), methods=["GET"]),
         Route(repository + "/-/restore", signed_in_action(restore, restore_retry), methods=["POST"]),
-        Route(namespace, signed_in_page(namespace_settings_page), methods=["GET"]),
+        Route(namespace, signed_in_page(namespace_settings_view), methods=["GET"]),
         Route(namespace + "/{action}", signed_in_action(namespace_action, namespace_retry), methods=["POST"]),
     ]

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_admin import storage_view
-from portside.api.web.manage_common import form_values, render, see_other, signed_in_action, signed_in_page
+from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page, view_retry
 from portside.api.web.manage_lifecycle import POLICY_FIELDS, ScopeKind, lifecycle_actions, scope_kind_of
 from portside.api.web.pages import PageError, web_of
 from portside.auth.management.guards import Caller, require_site_admin
@@ -43,11 +43,6 @@ async def gc_view(request: Request, caller: Caller, *, error: str | None = None,
     return await render(request, "manage/admin_gc.html", context, status)
 
 
-async def gc_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/gc."""
-    return await gc_view(request, caller)
-
-
 async def start_gc(request: Request, caller: Caller, form: FormData) -> Response:
     """POST /admin/gc: start a run in the background (``dry_run`` only reports); then its page."""
     require_site_admin(caller)
@@ -59,11 +54,6 @@ async def start_gc(request: Request, caller: Caller, form: FormData) -> Response
         raise RegistryError(ErrorKind.CONFLICT, str(exc)) from exc
     await registry.audit.record_now(caller.actor, "gc-start", None, caller.address, run=record.id, dry_run=dry_run)
     return see_other(f"{GC}/runs/{record.id}", "gc-started")
-
-
-async def gc_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The GC page with the refusal (another run is under way, say)."""
-    return await gc_view(request, caller, error=error.message, status=error.status)
 
 
 async def gc_run_page(request: Request, caller: Caller) -> Response:
@@ -104,11 +94,6 @@ async def retention_view(
     return await render(request, "manage/admin_retention.html", context, status)
 
 
-async def retention_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/retention."""
-    return await retention_view(request, caller)
-
-
 def _chosen_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
     kind = scope_kind_of(fields.text(form, "policy_scope_kind"))
     return kind, fields.required(form, "policy_scope", "the repository or namespace")
@@ -133,18 +118,6 @@ async def retention_action(request: Request, caller: Caller, form: FormData) -> 
     return see_other(RETENTION, done)
 
 
-async def retention_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The retention page with the refusal next to its forms."""
-    return await retention_view(
-        request,
-        caller,
-        error=error.message,
-        section="retention",
-        values=form_values(form, *POLICY_FIELDS),
-        status=error.status,
-    )
-
-
 # Quotas
 
 
@@ -159,19 +132,15 @@ async def set_quota(request: Request, caller: Caller, form: FormData) -> Respons
     return see_other("/admin/storage", "quota-set" if limit is not None else "quota-cleared")
 
 
-async def quota_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The storage page with the refusal next to the quota form."""
-    values = form_values(form, "namespace", "limit")
-    return await storage_view(request, caller, error=error.message, values=values, status=error.status)
-
-
 def lifecycle_admin_routes() -> list[BaseRoute]:
     """GC, retention and quota pages of the administrator area."""
+    retention_retry = view_retry(retention_view, *POLICY_FIELDS, section="retention")
+    quota_retry = view_retry(storage_view, "namespace", "limit")
     return [
-        Route(GC, signed_in_page(gc_page), methods=["GET"]),
-        Route(GC, signed_in_action(start_gc, gc_retry), methods=["POST"]),
+        Route(GC, signed_in_page(gc_view), methods=["GET"]),
+        Route(GC, signed_in_action(start_gc, view_retry(gc_view)), methods=["POST"]),
         Route(GC + "/runs/{run}", signed_in_page(gc_run_page), methods=["GET"]),
-        Route(RETENTION, signed_in_page(retention_page), methods=["GET"]),
+        Route(RETENTION, signed_in_page(retention_view), methods=["GET"]),
         Route(RETENTION + "/{action}", signed_in_action(retention_action, retention_retry), methods=["POST"]),
         Route(QUOTAS, signed_in_action(set_quota, quota_retry), methods=["POST"]),
     ]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page
+from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page, view_retry
 from portside.api.web.pages import web_of
 from portside.auth.management.guards import Caller, require_site_admin
 from portside.oci.errors import ErrorKind, RegistryError
@@ -41,11 +41,6 @@ async def maintenance_view(
     return await render(request, "manage/admin_maintenance.html", context, status)
 
 
-async def maintenance_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/maintenance."""
-    return await maintenance_view(request, caller)
-
-
 async def switch_read_only(request: Request, caller: Caller, form: FormData) -> Response:
     """POST /admin/maintenance: ``read_only`` = ``on`` or ``off`` (the runtime flag)."""
     require_site_admin(caller)
@@ -59,14 +54,13 @@ async def switch_read_only(request: Request, caller: Caller, form: FormData) -> 
     return see_other(MAINTENANCE, "read-only-on" if on else "read-only-off")
 
 
-async def maintenance_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The page again with the refusal beside the switch."""
-    return await maintenance_view(request, caller, error=error.message, status=error.status)
-
-
 def maintenance_routes() -> list[BaseRoute]:
     """The read-only mode page of the administrator area."""
     return [
-        Route(MAINTENANCE, signed_in_page(maintenance_page), methods=["GET"]),
-        Route(MAINTENANCE, signed_in_action(switch_read_only, maintenance_retry, writes=False), methods=["POST"]),
+        Route(MAINTENANCE, signed_in_page(maintenance_view), methods=["GET"]),
+        Route(
+            MAINTENANCE,
+            signed_in_action(switch_read_only, view_retry(maintenance_view), writes=False),
+            methods=["POST"],
+        ),
     ]

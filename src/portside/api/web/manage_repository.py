@@ -85,11 +85,6 @@ async def settings_view(
     return await render(request, "manage/repository_settings.html", context, status)
 
 
-async def settings_page(request: Request, caller: Caller) -> Response:
-    """GET /r/{name}/-/settings."""
-    return await settings_view(request, caller)
-
-
 def repository_info(request: Request) -> RepositoryInfoService:
     """The repository metadata service (description, README), which keeps the search index current."""
     return web_of(request).registry.repository_info
@@ -185,7 +180,7 @@ async def settings_retry(request: Request, caller: Caller, form: FormData, error
 def repository_settings_routes() -> list[BaseRoute]:
     """The settings pages; registered before the repository pages' catch-all ``/r/...`` route."""
     return [
-        Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_page), methods=["GET"]),
+        Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_view), methods=["GET"]),
         Route(
             "/r/{name:path}" + SETTINGS + "/{action}",
             signed_in_action(settings_action, settings_retry),
