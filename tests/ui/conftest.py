@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.support.accounts import auth_env
 from tests.support.server import ServerProcess
@@ -33,6 +34,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
 ALICE, ALICE_PASSWORD = "alice", "alice-password-1"
 BOB, BOB_PASSWORD = "bob", "bob-password-1"
+
+# The management pages' tests: each module's own server, with this first administrator; every
+# user `new_user` makes has PASSWORD.
+ROOT = ("root", "root-password-1")
+PASSWORD = "correct-horse-battery"
+PHONE = {"width": 390, "height": 844}
 
 README = """# Web app
 
@@ -116,10 +123,34 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
+def manage_server(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str) -> Iterator[ServerProcess]:
+    """A server for one module's tests (``yield from`` it in a module-scoped ``server`` fixture).
+
+    Basic mode with :data:`ROOT` as its first administrator and no sign-in throttling;
+    ``settings`` are more ``PORTSIDE_*`` variables.
+    """
+    env = {
+        "PORTSIDE_AUTH": "basic",
+        "PORTSIDE_ADMIN_USERNAME": ROOT[0],
+        "PORTSIDE_ADMIN_PASSWORD": ROOT[1],
+        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
+        **settings,
+    }
+    process = ServerProcess(tmp_path_factory.mktemp(name) / "data", workers=1, env=env).start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture
-def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+def site_url(site: Site) -> str:
+    """The server the browser opens; a module with a server of its own overrides this fixture."""
+    return site.url
+
+
+@pytest.fixture
+def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
     """A fresh browser profile (no cookies) for one test."""
-    fresh = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    fresh = browser.new_context(base_url=site_url, viewport={"width": 1280, "height": 900})
     fresh.set_default_timeout(15_000)
     yield fresh
     fresh.close()
@@ -145,10 +176,44 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-def sign_in(page: Page, username: str, password: str) -> None:
-    """Sign in through the form, as a person would."""
+def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person would (the answer may be a refusal)."""
     page.goto("/sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+def sign_in_as(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form and see that it worked (the Sign out button shows)."""
+    sign_in(page, username, password)
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses."""
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def new_user(server: ServerProcess) -> str:
+    """A user (password :data:`PASSWORD`) made by :data:`ROOT` through the management API."""
+    name = unique("user")
+    body = {"username": name, "password": PASSWORD}
+    response = httpx.post(f"{server.url}/api/v1/users", json=body, auth=ROOT, timeout=30)
+    assert response.status_code == 201, response.text
+    return name
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls a screen reader could not name (no label, no aria-label)."""
+    script = """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(control => control.type !== 'hidden')
+        .filter(control => control.labels.length === 0 && !control.getAttribute('aria-label'))
+        .map(control => control.outerHTML)"""
+    return list(page.evaluate(script))
+
+
+def fits_the_width(page: Page) -> bool:
+    """True if the page needs no sideways scrolling."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
