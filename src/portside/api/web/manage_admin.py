@@ -17,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     path_part,
     render,
     see_other,
@@ -46,18 +48,11 @@ async def admin_home(request: Request, caller: Caller) -> Response:
     return RedirectResponse(USERS, status_code=303)
 
 
-async def users_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def users_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Every user, with the forms to create, promote and delete."""
     users = await services(request).users.list_all(caller)
-    context = {"users": users, "error": error, "values": values or {}, "base": USERS, "me": caller.principal.name}
-    return await render(request, "manage/admin_users.html", context, status)
+    context = {"users": users, "error": state.error, "values": state.values, "base": USERS, "me": caller.principal.name}
+    return await render(request, "manage/admin_users.html", context, state.status)
 
 
 async def create_user(request: Request, caller: Caller, form: FormData) -> Response:
@@ -90,14 +85,7 @@ async def delete_user(request: Request, caller: Caller, form: FormData) -> Respo
     return see_other(USERS, "user-deleted")
 
 
-async def storage_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def storage_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """What the registry stores, in total, per namespace and per repository; the namespace quotas."""
     registry = web_of(request).registry
     usage = StorageUsageService(UsageStore(registry.store))
@@ -108,11 +96,11 @@ async def storage_view(
         "quotas": quotas,
         "quota_of": {quota.namespace: quota.limit_bytes for quota in quotas},
         "default_quota": registry.quotas.default_limit,
-        "error": error,
+        "error": state.error,
         "error_section": "quotas",
-        "values": values or {},
+        "values": state.values,
     }
-    return await render(request, "manage/admin_storage.html", context, status)
+    return await render(request, "manage/admin_storage.html", context, state.status)
 
 
 async def audit_page(request: Request, caller: Caller) -> Response:

@@ -9,6 +9,8 @@ from :data:`NOTICES`, so a notice never echoes anything from the URL.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -107,7 +109,24 @@ def refusal(error: RegistryError) -> pages.PageError:
 
 
 Page = Callable[[Request, Caller], Awaitable[Response]]
-View = Callable[..., Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What a page shows of a refused post: the service's message (beside the form of ``section``
+    on a page with several), what was typed into the form (never passwords), and the status."""
+
+    error: str | None = None
+    section: str | None = None
+    # Read-only, so the shared FRESH holds no mutable state.
+    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    status: int = 200
+
+
+FRESH = FormState()
+"""A page as its GET shows it: nothing refused, nothing typed."""
+
+View = Callable[[Request, Caller, FormState], Awaitable[Response]]
 Action = Callable[[Request, Caller, FormData], Awaitable[Response]]
 Retry = Callable[[Request, Caller, FormData, RegistryError], Awaitable[Response]]
 
@@ -175,20 +194,14 @@ def signed_in_action(
 
 
 def view_retry(view: View, *fields: str, section: str | None = None) -> Retry:
-    """Show a page's ``view`` again after a refused post: the service's message and status.
+    """Show a page's ``view`` (its GET) again after a refused post, with the service's message and status.
 
-    ``view(request, caller, *, error=None, status=200, ...)`` is the page's own view (its GET);
-    what was typed into ``fields`` is filled in again (``values=``), and on a page with several
-    forms the error stands beside the form of ``section`` (``section=``).
+    What was typed into ``fields`` is filled in again; on a page with several forms the error
+    stands beside the form of ``section``.
     """
 
     async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-        options: dict[str, Any] = {}
-        if fields:
-            options["values"] = form_values(form, *fields)
-        if section is not None:
-            options["section"] = section
-        return await view(request, caller, error=error.message, status=error.status, **options)
+        return await view(request, caller, FormState(error.message, section, form_values(form, *fields), error.status))
 
     return retry
 

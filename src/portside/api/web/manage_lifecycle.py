@@ -27,6 +27,8 @@ from starlette.routing import BaseRoute, Route
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     form_values,
     path_part,
     render,
@@ -303,11 +305,8 @@ async def visible_quota(request: Request, caller: Caller, namespace: str) -> Quo
 async def namespace_settings_view(
     request: Request,
     caller: Caller,
+    state: FormState = FRESH,
     *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
     chosen_events: list[str] | None = None,
 ) -> Response:
     """Quota, immutable rules, retention policies and webhooks of a namespace [its admins]."""
@@ -329,11 +328,11 @@ async def namespace_settings_view(
         "webhooks_base": namespace_path(namespace) + "/-/webhooks",
         "base": base,
         "rule_scope_kind": "namespace",
-        "error": error,
-        "error_section": section,
-        "values": values or {},
+        "error": state.error,
+        "error_section": state.section,
+        "values": state.values,
     }
-    return await render(request, "manage/namespace_settings.html", context, status)
+    return await render(request, "manage/namespace_settings.html", context, state.status)
 
 
 def _namespace_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
@@ -357,14 +356,9 @@ async def namespace_action(request: Request, caller: Caller, form: FormData) -> 
 async def namespace_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
     """The namespace settings again, with the refusal next to the form that was sent."""
     action = NAMESPACE_ACTIONS.get(request.path_params["action"])
-    return await namespace_settings_view(
-        request,
-        caller,
-        error=error.message,
-        section=action[1] if action else None,
-        values=form_values(form, *RULE_FIELDS, *POLICY_FIELDS),
-        status=error.status,
-    )
+    section = action[1] if action else None
+    values = form_values(form, *RULE_FIELDS, *POLICY_FIELDS)
+    return await namespace_settings_view(request, caller, FormState(error.message, section, values, error.status))
 
 
 async def namespace_admin(request: Request, namespace: str) -> bool:

@@ -17,7 +17,15 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_admin import storage_view
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page, view_retry
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.manage_lifecycle import POLICY_FIELDS, ScopeKind, lifecycle_actions, scope_kind_of
 from portside.api.web.pages import PageError, web_of
 from portside.auth.management.guards import Caller, require_site_admin
@@ -33,14 +41,14 @@ RUNS_SHOWN = 25
 # Garbage collection
 
 
-async def gc_view(request: Request, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
+async def gc_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Past runs, newest first, the running one (if any) first of all, and the start form."""
     require_site_admin(caller)
     gc = web_of(request).registry.gc
     runs = await gc.runs(RUNS_SHOWN)
     running = next((run for run in runs if run.status == "running"), None)
-    context = {"runs": runs, "running": running, "error": error, "error_section": "gc"}
-    return await render(request, "manage/admin_gc.html", context, status)
+    context = {"runs": runs, "running": running, "error": state.error, "error_section": "gc"}
+    return await render(request, "manage/admin_gc.html", context, state.status)
 
 
 async def start_gc(request: Request, caller: Caller, form: FormData) -> Response:
@@ -69,15 +77,7 @@ async def gc_run_page(request: Request, caller: Caller) -> Response:
 # Retention
 
 
-async def retention_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def retention_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Every policy and the latest runs."""
     retention = web_of(request).registry.retention
     policies = await retention.list_policies(caller, None, None)
@@ -87,11 +87,11 @@ async def retention_view(
         "runs": runs,
         "base": RETENTION,
         "policy_scope_choice": True,
-        "error": error,
-        "error_section": section,
-        "values": {"policy_scope_kind": "repository", **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {"policy_scope_kind": "repository", **state.values},
     }
-    return await render(request, "manage/admin_retention.html", context, status)
+    return await render(request, "manage/admin_retention.html", context, state.status)
 
 
 def _chosen_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:

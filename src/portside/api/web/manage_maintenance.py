@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page, view_retry
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.pages import web_of
 from portside.auth.management.guards import Caller, require_site_admin
 from portside.oci.errors import ErrorKind, RegistryError
@@ -22,9 +30,7 @@ from portside.oci.errors import ErrorKind, RegistryError
 MAINTENANCE = "/admin/maintenance"
 
 
-async def maintenance_view(
-    request: Request, caller: Caller, *, error: str | None = None, status: int = 200
-) -> Response:
+async def maintenance_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Whether writes are refused, and why: the setting, the runtime flag, or neither."""
     require_site_admin(caller)
     registry = web_of(request).registry
@@ -35,10 +41,10 @@ async def maintenance_view(
         "runtime": runtime,
         "effective": maintenance.configured or runtime,
         "cache_seconds": web_of(request).settings.maintenance_cache_seconds,
-        "error": error,
+        "error": state.error,
         "error_section": "maintenance",
     }
-    return await render(request, "manage/admin_maintenance.html", context, status)
+    return await render(request, "manage/admin_maintenance.html", context, state.status)
 
 
 async def switch_read_only(request: Request, caller: Caller, form: FormData) -> Response:

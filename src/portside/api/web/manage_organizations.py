@@ -13,6 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     Retry,
     path_part,
     render,
@@ -43,18 +45,11 @@ def team_path(organization: str, team: str) -> str:
 # Organizations
 
 
-async def organizations_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def organizations_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The caller's organizations (every one for site admins) and the form to create one."""
     organizations = await services(request).organizations.list_visible(caller)
-    context = {"organizations": organizations, "error": error, "values": values or {}}
-    return await render(request, "manage/organizations.html", context, status)
+    context = {"organizations": organizations, "error": state.error, "values": state.values}
+    return await render(request, "manage/organizations.html", context, state.status)
 
 
 async def create_organization(request: Request, caller: Caller, form: FormData) -> Response:
@@ -63,15 +58,7 @@ async def create_organization(request: Request, caller: Caller, form: FormData) 
     return see_other(organization_path(info.name), "org-created")
 
 
-async def organization_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def organization_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """An organization's members, teams and robots; the forms only for those who may change them."""
     name = request.path_params["organization"]
     management = services(request)
@@ -93,11 +80,11 @@ async def organization_view(
         # Storage used and the quota, for those the quota service shows them to.
         "quota": await visible_quota(request, caller, name),
         "base": organization_path(name),
-        "error": error,
-        "error_section": section,
-        "values": {"subject_kind": "team", "role": "pull", **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {"subject_kind": "team", "role": "pull", **state.values},
     }
-    return await render(request, "manage/organization.html", context, status)
+    return await render(request, "manage/organization.html", context, state.status)
 
 
 async def set_member(request: Request, caller: Caller, form: FormData) -> Response:
@@ -163,14 +150,7 @@ async def create_team(request: Request, caller: Caller, form: FormData) -> Respo
     return see_other(team_path(organization, team.name), "team-created")
 
 
-async def team_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def team_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """One team: its members and, for owners, the forms to change them."""
     organization, name = request.path_params["organization"], request.path_params["team"]
     team = await services(request).organizations.team(caller, organization, name)
@@ -180,10 +160,10 @@ async def team_view(
         "may_change": may_administer_namespace(caller.principal, organization),
         "base": team_path(organization, name),
         "organization_base": organization_path(organization),
-        "error": error,
-        "values": values or {},
+        "error": state.error,
+        "values": state.values,
     }
-    return await render(request, "manage/team.html", context, status)
+    return await render(request, "manage/team.html", context, state.status)
 
 
 async def add_team_member(request: Request, caller: Caller, form: FormData) -> Response:

@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     form_values,
     render,
     see_other,
@@ -40,15 +42,7 @@ def settings_path(name: str) -> str:
     return repository_path(name) + SETTINGS
 
 
-async def settings_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def settings_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The settings forms, filled with the repository's current values (or what was typed)."""
     name = request.path_params["name"]
     management = services(request)
@@ -78,11 +72,11 @@ async def settings_view(
         "policies": policies,
         "rule_scope_kind": "repository",
         "deletes_enabled": registry.repository_deletes.enabled,
-        "error": error,
-        "error_section": section,
-        "values": {**current, **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {**current, **state.values},
     }
-    return await render(request, "manage/repository_settings.html", context, status)
+    return await render(request, "manage/repository_settings.html", context, state.status)
 
 
 def repository_info(request: Request) -> RepositoryInfoService:
@@ -172,9 +166,7 @@ async def settings_retry(request: Request, caller: Caller, form: FormData, error
     action = ACTIONS.get(request.path_params["action"])
     section = action[1] if action else None
     values = form_values(form, *FORM_FIELDS)
-    return await settings_view(
-        request, caller, error=error.message, section=section, values=values, status=error.status
-    )
+    return await settings_view(request, caller, FormState(error.message, section, values, error.status))
 
 
 def repository_settings_routes() -> list[BaseRoute]:

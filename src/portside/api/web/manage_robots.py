@@ -13,6 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     path_part,
     render,
     see_other,
@@ -39,19 +41,12 @@ def robot_path(namespace: str, name: str) -> str:
     return f"{robots_path(namespace)}/{path_part(name)}"
 
 
-async def robots_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def robots_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """A namespace's robots and the form to create one."""
     namespace = request.path_params["namespace"]
     robots = await services(request).robots.list_in(caller, namespace)
-    context = {"namespace": namespace, "robots": robots, "error": error, "values": values or {}}
-    return await render(request, "manage/robots.html", context, status)
+    context = {"namespace": namespace, "robots": robots, "error": state.error, "values": state.values}
+    return await render(request, "manage/robots.html", context, state.status)
 
 
 async def own_robots(request: Request, caller: Caller) -> Response:
@@ -68,14 +63,7 @@ async def create_robot(request: Request, caller: Caller, form: FormData) -> Resp
     return see_other(robot_path(namespace, robot.name), "robot-created")
 
 
-async def robot_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def robot_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """One robot: its tokens and the form to make one."""
     namespace, name = request.path_params["namespace"], request.path_params["name"]
     management = services(request)
@@ -89,10 +77,10 @@ async def robot_view(
         "roles": fields.ROLE_CHOICES,
         "max_expiry_days": MAX_EXPIRY_DAYS,
         "max_name": MAX_TOKEN_NAME,
-        "error": error,
-        "values": values or {"max_role": "pull", "expires_in_days": ""},
+        "error": state.error,
+        "values": state.values or {"max_role": "pull", "expires_in_days": ""},
     }
-    return await render(request, "manage/robot.html", context, status)
+    return await render(request, "manage/robot.html", context, state.status)
 
 
 async def create_robot_token(request: Request, caller: Caller, form: FormData) -> Response:

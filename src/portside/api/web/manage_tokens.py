@@ -9,6 +9,8 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     render,
     see_other,
     services,
@@ -23,14 +25,7 @@ TOKENS = "/account/tokens"
 TOKEN_FIELDS = ("name", "max_role", "expires_in_days")
 
 
-async def tokens_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def tokens_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The caller's tokens and the form to make one."""
     tokens = await services(request).tokens.list_own(caller)
     return await render(
@@ -38,13 +33,13 @@ async def tokens_view(
         "manage/tokens.html",
         {
             "tokens": tokens,
-            "error": error,
-            "values": values or {"max_role": "pull", "expires_in_days": "90"},
+            "error": state.error,
+            "values": state.values or {"max_role": "pull", "expires_in_days": "90"},
             "roles": fields.ROLE_CHOICES,
             "max_expiry_days": MAX_EXPIRY_DAYS,
             "max_name": MAX_TOKEN_NAME,
         },
-        status,
+        state.status,
     )
 
 

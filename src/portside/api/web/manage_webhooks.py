@@ -22,7 +22,15 @@ from starlette.routing import BaseRoute, Route
 from portside.api.management.webhooks import WebhookCreate
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page, view_retry
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.manage_lifecycle import namespace_settings_path, namespace_settings_view
 from portside.api.web.pages import PageError, namespace_param, web_of
 from portside.auth.management.guards import Caller
@@ -104,21 +112,14 @@ async def create_retry(request: Request, caller: Caller, form: FormData, error: 
     """The namespace settings again, the refusal beside the webhook form; the URL and events kept (never the secret)."""
     url = form.get("webhook_url", "")
     values = {"webhook_url": url[: fields.MAX_FIELD * 4] if isinstance(url, str) else ""}
-    return await namespace_settings_view(
-        request,
-        caller,
-        error=error.message,
-        section="webhooks",
-        values=values,
-        status=error.status,
-        chosen_events=chosen_events(form),
-    )
+    state = FormState(error.message, "webhooks", values, error.status)
+    return await namespace_settings_view(request, caller, state, chosen_events=chosen_events(form))
 
 
 # One endpoint and its delivery log
 
 
-async def webhook_view(request: Request, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
+async def webhook_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """An endpoint, its switches and its delivery log, newest first."""
     namespace = namespace_param(request)
     endpoint_id = _endpoint_id(request)
@@ -136,10 +137,10 @@ async def webhook_view(request: Request, caller: Caller, *, error: str | None = 
         "next_limit": min(limit * 4, LOG_LIMIT_MAX),
         "base": webhooks_path(namespace, endpoint_id),
         "settings": namespace_settings_path(namespace),
-        "error": error,
+        "error": state.error,
         "error_section": "webhook",
     }
-    return await render(request, "manage/webhook.html", context, status)
+    return await render(request, "manage/webhook.html", context, state.status)
 
 
 async def webhook_action(request: Request, caller: Caller, form: FormData) -> Response:
