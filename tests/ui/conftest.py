@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from tests.support.accounts import auth_env
 from tests.support.server import ServerProcess
+from tests.support.web import PASSWORD
 from tests.ui.seed import Pushed, image_config, push_configured_image, push_index, push_sbom
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,11 +34,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
 ALICE, ALICE_PASSWORD = "alice", "alice-password-1"
 BOB, BOB_PASSWORD = "bob", "bob-password-1"
-
-# The management pages' tests: each module's own server, with this first administrator; every
-# user `new_user` makes has PASSWORD.
-ROOT = ("root", "root-password-1")
-PASSWORD = "correct-horse-battery"
 PHONE = {"width": 390, "height": 844}
 
 README = """# Web app
@@ -123,24 +118,6 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-def manage_server(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str) -> Iterator[ServerProcess]:
-    """A server for one module's tests (``yield from`` it in a module-scoped ``server`` fixture).
-
-    Basic mode with :data:`ROOT` as its first administrator and no sign-in throttling;
-    ``settings`` are more ``PORTSIDE_*`` variables.
-    """
-    env = {
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_ADMIN_USERNAME": ROOT[0],
-        "PORTSIDE_ADMIN_PASSWORD": ROOT[1],
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        **settings,
-    }
-    process = ServerProcess(tmp_path_factory.mktemp(name) / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
 def site_url(site: Site) -> str:
     """The server the browser opens; a module with a server of its own overrides this fixture."""
@@ -189,20 +166,6 @@ def sign_in_as(page: Page, username: str, password: str = PASSWORD) -> None:
     """Sign in through the form and see that it worked (the Sign out button shows)."""
     sign_in(page, username, password)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def unique(prefix: str) -> str:
-    """A name no other test uses."""
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def new_user(server: ServerProcess) -> str:
-    """A user (password :data:`PASSWORD`) made by :data:`ROOT` through the management API."""
-    name = unique("user")
-    body = {"username": name, "password": PASSWORD}
-    response = httpx.post(f"{server.url}/api/v1/users", json=body, auth=ROOT, timeout=30)
-    assert response.status_code == 201, response.text
-    return name
 
 
 def unlabelled_controls(page: Page) -> list[str]:

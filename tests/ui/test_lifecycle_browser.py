@@ -18,17 +18,8 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.support.protocol import OCI_MANIFEST, push_image
 from tests.support.server import ServerProcess
-from tests.ui.conftest import (
-    PASSWORD,
-    PHONE,
-    ROOT,
-    fits_the_width,
-    manage_server,
-    new_user,
-    screenshot,
-    sign_in_as,
-    unlabelled_controls,
-)
+from tests.support.web import ADMIN, PASSWORD, new_user, web_server
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Basic mode with a first administrator; no GC grace period, so a dry run has something to report."""
-    yield from manage_server(
+    yield from web_server(
         tmp_path_factory, "ui-lifecycle", PORTSIDE_GC_GRACE_SECONDS="1", PORTSIDE_GC_INTERVAL_SECONDS="0"
     )
 
@@ -111,7 +102,7 @@ def test_restore_from_history_protect_with_a_rule_and_a_gc_dry_run(
     time.sleep(1.1)  # past the one-second grace period, so the orphan counts as garbage
     admin_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     admin_page = admin_context.new_page()
-    sign_in_as(admin_page, ROOT[0], ROOT[1])
+    sign_in_as(admin_page, ADMIN[0], ADMIN[1])
     admin_page.get_by_role("link", name="Admin").click()
     admin_page.get_by_role("link", name="Garbage collection").click()
     expect(admin_page.get_by_label("Dry run: only report what would be removed")).to_be_checked()

@@ -21,18 +21,8 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from tests.support.clients import ClientError, ClientSandbox
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
-from tests.ui.conftest import (
-    PASSWORD,
-    PHONE,
-    ROOT,
-    fits_the_width,
-    manage_server,
-    new_user,
-    screenshot,
-    sign_in_as,
-    unique,
-    unlabelled_controls,
-)
+from tests.support.web import ADMIN, PASSWORD, new_user, unique, web_server
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +30,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server in Basic mode with a first administrator, shared by this module's tests."""
-    yield from manage_server(tmp_path_factory, "ui-manage")
+    yield from web_server(tmp_path_factory, "ui-manage")
 
 
 @pytest.fixture
@@ -214,7 +204,7 @@ def test_the_admin_area_lists_users_and_storage_and_refuses_other_users(
     with httpx.Client(base_url=server.url, auth=(owner, PASSWORD), timeout=30) as client:
         push_image(client, f"{owner}/stored", layers=2, layer_size=4096)
     page = context.new_page()
-    sign_in_as(page, ROOT[0], ROOT[1])
+    sign_in_as(page, ADMIN[0], ADMIN[1])
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     expect(page.get_by_role("rowheader", name=owner)).to_be_visible()

@@ -16,17 +16,9 @@ from playwright.sync_api import BrowserContext, expect
 
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
+from tests.support.web import PASSWORD, new_user, web_server
 from tests.support.webhooks import Receiver, wait_for
-from tests.ui.conftest import (
-    PASSWORD,
-    PHONE,
-    fits_the_width,
-    manage_server,
-    new_user,
-    screenshot,
-    sign_in_as,
-    unlabelled_controls,
-)
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Basic mode; webhooks polled often and endpoints read on every event."""
-    yield from manage_server(
+    yield from web_server(
         tmp_path_factory,
         "ui-webhooks",
         PORTSIDE_WEBHOOK_POLL_SECONDS="0.1",
