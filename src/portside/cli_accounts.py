@@ -7,7 +7,6 @@ does one thing through :class:`~portside.auth.accounts.AccountService`, and clos
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ import typer
 from portside.auth.accounts import validate_account_name
 from portside.auth.roles import Role
 from portside.auth.tokens import KeyRing
-from portside.cli_common import ConfigOption, DataDirOption, run_configured, settings_or_exit
+from portside.cli_common import ConfigOption, DataDirOption, echo_json, run_configured, settings_or_exit
 from portside.metadata.accounts_store import Conflict, NotFound
 from portside.metadata.records import RepositoryRecord
 from portside.registry.services import Registry
@@ -224,7 +223,7 @@ def repo_set(
         return record
 
     record = _run(config, data_dir, work)
-    typer.echo(json.dumps({"name": record.name, "public": record.public, "description": record.description}))
+    echo_json({"name": record.name, "public": record.public, "description": record.description}, indent=None)
 
 
 @keys_cli.command("list")

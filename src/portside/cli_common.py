@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
@@ -32,14 +33,18 @@ def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
     try:
         return load_settings(config, **overrides)
     except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail(f"invalid settings: {exc}", 2) from exc
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``portside: message`` on stderr; the exit (status 1) for the caller to raise."""
+def fail(message: str, status: int = 1) -> typer.Exit:
+    """Print ``portside: message`` on stderr; the exit (status 1, or 2 for a usage error) for the caller to raise."""
     typer.echo(f"portside: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(status)
+
+
+def echo_json(value: object, indent: int | None = 2) -> None:
+    """Print ``value`` as JSON (indented, or on one line with ``indent=None``)."""
+    typer.echo(json.dumps(value, indent=indent))
 
 
 def run_with_registry(

@@ -6,7 +6,6 @@ scheduled runs do; only one garbage collection runs at a time across a cluster.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from portside.cli_common import ConfigOption, DataDirOption, run_configured
+from portside.cli_common import ConfigOption, DataDirOption, JsonOption, echo_json, fail, run_configured
 from portside.lifecycle.gc import GcBusy
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
@@ -24,7 +23,6 @@ from portside.registry.services import Registry
 
 T = TypeVar("T")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")]
 
 
@@ -61,7 +59,7 @@ def gc_command(
 
     record = run_with_registry(config, data_dir, work)
     if as_json:
-        typer.echo(json.dumps(gc_report(record), indent=2))
+        echo_json(gc_report(record))
     else:
         verb = "would remove" if record.dry_run else "removed"
         typer.echo(
@@ -145,8 +143,7 @@ def retention_add(
             keep_pulled_within=_duration(pulled_within),
         )
     except ValueError as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     item = PolicyInput("namespace" if namespace else "repository", scope, policy)
 
     async def work(registry: Registry) -> PolicyRecord:
@@ -184,17 +181,14 @@ def retention_run(
 
     record = run_with_registry(config, data_dir, work)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "id": record.id,
-                    "status": record.status,
-                    "dry_run": record.dry_run,
-                    "removed": record.removed,
-                    "error": record.error,
-                },
-                indent=2,
-            )
+        echo_json(
+            {
+                "id": record.id,
+                "status": record.status,
+                "dry_run": record.dry_run,
+                "removed": record.removed,
+                "error": record.error,
+            }
         )
     else:
         verb = "would remove" if record.dry_run else "removed"

@@ -6,7 +6,6 @@ database, acts as the operator (audited as ``cli``), and closes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -14,7 +13,7 @@ from typing import Annotated, Literal, TypeVar
 import typer
 
 from portside.cli_accounts import repos_cli
-from portside.cli_common import ConfigOption, DataDirOption, run_configured
+from portside.cli_common import ConfigOption, DataDirOption, echo_json, run_configured
 from portside.lifecycle.quotas import QuotaInfo
 from portside.metadata.account_errors import Conflict, NotFound
 from portside.registry.services import Registry
@@ -59,18 +58,17 @@ def tag_history(
     for e in view.entries:
         restorable = e.recorded_at >= view.window_start
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "tag": e.tag,
-                        "action": e.action,
-                        "old_digest": e.old_digest,
-                        "new_digest": e.new_digest,
-                        "actor": e.actor,
-                        "recorded_at": e.recorded_at.isoformat(),
-                        "in_window": restorable,
-                    }
-                )
+            echo_json(
+                {
+                    "tag": e.tag,
+                    "action": e.action,
+                    "old_digest": e.old_digest,
+                    "new_digest": e.new_digest,
+                    "actor": e.actor,
+                    "recorded_at": e.recorded_at.isoformat(),
+                    "in_window": restorable,
+                },
+                indent=None,
             )
             continue
         stamp = e.recorded_at.isoformat(timespec="seconds")

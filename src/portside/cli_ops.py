@@ -8,7 +8,6 @@ does one thing, and closes them.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -17,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from portside.cli_common import ConfigOption, DataDirOption, fail, settings_or_exit
+from portside.cli_common import ConfigOption, DataDirOption, JsonOption, echo_json, fail, settings_or_exit
 from portside.cli_common import run_with_registry as run_on_registry
 from portside.config import Settings
 from portside.oci.errors import RegistryError
@@ -30,7 +29,6 @@ from portside.transfer.sources import OciLayout, TransferError, open_source
 
 T = TypeVar("T")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 webhook_cli = typer.Typer(help="Webhook endpoints of namespaces and their delivery log.", no_args_is_help=True)
 maintenance_cli = typer.Typer(help="Read-only mode for maintenance.", no_args_is_help=True)
@@ -60,7 +58,7 @@ def webhook_list(
         for e in endpoints
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
@@ -88,7 +86,7 @@ def webhook_add(
         settings_or_exit(config, data_dir=data_dir),
         lambda r: r.notifier.add_endpoint(namespace, url, events, secret, not disabled),
     )
-    typer.echo(json.dumps({"id": created.endpoint.id, "secret": created.secret}))
+    echo_json({"id": created.endpoint.id, "secret": created.secret}, indent=None)
 
 
 @webhook_cli.command("remove")
@@ -138,7 +136,7 @@ def webhook_deliveries(
 
     rows = run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         typer.echo(
@@ -190,7 +188,7 @@ def maintenance_status(
     """Whether the registry is read-only."""
     state = _maintenance(settings_or_exit(config, data_dir=data_dir), None)
     if as_json:
-        typer.echo(json.dumps(state))
+        echo_json(state, indent=None)
     else:
         _show_state(state, 0)
 
@@ -238,7 +236,7 @@ def fsck_command(
 
     report = run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
+        echo_json(report.as_json())
     else:
         typer.echo(f"checked {report.blobs} blobs ({report.blob_bytes} bytes) and {report.manifests} manifests")
         for problem in report.problems:
@@ -325,11 +323,9 @@ def export_command(
 ) -> None:
     """Write an image out as an OCI image layout or a docker-archive tarball."""
     if format_ not in ("oci", "docker-archive"):
-        typer.echo("portside: --format is oci or docker-archive", err=True)
-        raise typer.Exit(2)
+        raise fail("--format is oci or docker-archive", 2)
     if all_platforms and format_ == "docker-archive":
-        typer.echo("portside: a docker-archive holds one image; use --format oci with --all", err=True)
-        raise typer.Exit(2)
+        raise fail("a docker-archive holds one image; use --format oci with --all", 2)
     try:
         name, ref = split_reference(reference, "latest")
     except RegistryError as exc:
