@@ -23,7 +23,7 @@ from portside.api.web import pages
 from portside.auth.management import Management, build_management
 from portside.auth.management.guards import Caller
 from portside.auth.web_sessions import safe_next
-from portside.oci.errors import RegistryError
+from portside.oci.errors import ErrorKind, RegistryError
 
 # What a redirect after a successful change may announce; anything else in `?done=` is ignored.
 NOTICES: dict[str, str] = {
@@ -202,6 +202,40 @@ def view_retry(view: View, *fields: str, section: str | None = None) -> Retry:
 
     async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
         return await view(request, caller, FormState(error.message, section, form_values(form, *fields), error.status))
+
+    return retry
+
+
+FormAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
+"""One form of a settings page: it answers a notice code for the redirect, or a page of its own."""
+
+FormActions = Mapping[str, tuple[FormAction, str]]
+"""A settings page's forms by the ``{action}`` they post to, each with the section showing its refusals."""
+
+
+def action_post(actions: FormActions, page: Callable[[Request], str], unknown: str) -> Action:
+    """POST ``.../{action}``: that form's change, then back to ``page(request)`` with its notice."""
+
+    async def post(request: Request, caller: Caller, form: FormData) -> Response:
+        action = actions.get(request.path_params["action"])
+        if action is None:
+            raise RegistryError(ErrorKind.NAME_UNKNOWN, unknown)
+        done = await action[0](request, caller, form)
+        if isinstance(done, Response):
+            return done
+        return see_other(page(request), done)
+
+    return post
+
+
+def action_retry(view: View, actions: FormActions, *fields: str) -> Retry:
+    """The settings page again, the refusal next to the form that was posted; what was typed into ``fields`` kept."""
+
+    async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
+        action = actions.get(request.path_params["action"])
+        section = action[1] if action else None
+        state = FormState(error.message, section, form_values(form, *fields), error.status)
+        return await view(request, caller, state)
 
     return retry
 

@@ -14,7 +14,7 @@ API refuses, with the same message. Pages here only choose what to show.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -28,8 +28,10 @@ from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
     FRESH,
+    FormAction,
     FormState,
-    form_values,
+    action_post,
+    action_retry,
     path_part,
     render,
     see_other,
@@ -241,10 +243,9 @@ def scope_kind_of(value: str) -> ScopeKind:
 
 
 Scope = Callable[[Request, FormData], tuple[ScopeKind, str]]
-LifecycleAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
 
 
-def lifecycle_actions(scope: Scope) -> dict[str, tuple[LifecycleAction, str]]:
+def lifecycle_actions(scope: Scope) -> dict[str, tuple[FormAction, str]]:
     """Rule and policy actions for a page whose scope ``scope`` reads from the request (or form).
 
     Each answers a notice code for the redirect, or (a retention run) the page showing the run.
@@ -342,25 +343,6 @@ def _namespace_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
 NAMESPACE_ACTIONS = lifecycle_actions(_namespace_scope)
 
 
-async def namespace_action(request: Request, caller: Caller, form: FormData) -> Response:
-    """POST /n/{namespace}/-/settings/{action}."""
-    action = NAMESPACE_ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(namespace_settings_path(namespace_param(request)), done)
-
-
-async def namespace_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The namespace settings again, with the refusal next to the form that was sent."""
-    action = NAMESPACE_ACTIONS.get(request.path_params["action"])
-    section = action[1] if action else None
-    values = form_values(form, *RULE_FIELDS, *POLICY_FIELDS)
-    return await namespace_settings_view(request, caller, FormState(error.message, section, values, error.status))
-
-
 async def namespace_admin(request: Request, namespace: str) -> bool:
     """Whether the viewer administers ``namespace`` (to link its settings; the pages check again)."""
     viewer = await current_viewer(request)
@@ -376,5 +358,16 @@ def lifecycle_routes() -> list[BaseRoute]:
         Route(repository + HISTORY + "/{tag}", page(history_page), methods=["GET"]),
         Route(repository + "/-/restore", signed_in_action(restore, restore_retry), methods=["POST"]),
         Route(namespace, signed_in_page(namespace_settings_view), methods=["GET"]),
-        Route(namespace + "/{action}", signed_in_action(namespace_action, namespace_retry), methods=["POST"]),
+        Route(
+            namespace + "/{action}",
+            signed_in_action(
+                action_post(
+                    NAMESPACE_ACTIONS,
+                    lambda request: namespace_settings_path(namespace_param(request)),
+                    "no such setting",
+                ),
+                action_retry(namespace_settings_view, NAMESPACE_ACTIONS, *RULE_FIELDS, *POLICY_FIELDS),
+            ),
+            methods=["POST"],
+        ),
     ]

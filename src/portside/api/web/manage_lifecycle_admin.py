@@ -20,6 +20,7 @@ from portside.api.web.manage_admin import storage_view
 from portside.api.web.manage_common import (
     FRESH,
     FormState,
+    action_post,
     render,
     see_other,
     signed_in_action,
@@ -106,16 +107,13 @@ RETENTION_ACTIONS = {
 }
 
 
+_retention_post = action_post(RETENTION_ACTIONS, lambda request: RETENTION, "no such action")
+
+
 async def retention_action(request: Request, caller: Caller, form: FormData) -> Response:
     """POST /admin/retention/{action}: add or remove a policy, or run (all policies without one)."""
     require_site_admin(caller)
-    action = RETENTION_ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such action")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(RETENTION, done)
+    return await _retention_post(request, caller, form)
 
 
 # Quotas

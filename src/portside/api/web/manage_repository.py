@@ -8,8 +8,6 @@ services (deleting needs the ``delete`` role and is refused while an immutable r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +17,10 @@ from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
     FRESH,
+    FormAction,
     FormState,
-    form_values,
+    action_post,
+    action_retry,
     render,
     see_other,
     services,
@@ -137,9 +137,7 @@ def _repository_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]
     return "repository", request.path_params["name"]
 
 
-SettingsAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
-
-ACTIONS: dict[str, tuple[SettingsAction, str]] = {
+ACTIONS: dict[str, tuple[FormAction, str]] = {
     "visibility": (save_visibility, "visibility"),
     "description": (save_description, "description"),
     "readme": (save_readme, "readme"),
@@ -150,32 +148,16 @@ ACTIONS: dict[str, tuple[SettingsAction, str]] = {
 }
 
 
-async def settings_action(request: Request, caller: Caller, form: FormData) -> Response:
-    """POST /r/{name}/-/settings/{action}: one change, then back to the settings page."""
-    action = ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(settings_path(request.path_params["name"]), done)
-
-
-async def settings_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The settings page again, with the refusal next to the form that was sent."""
-    action = ACTIONS.get(request.path_params["action"])
-    section = action[1] if action else None
-    values = form_values(form, *FORM_FIELDS)
-    return await settings_view(request, caller, FormState(error.message, section, values, error.status))
-
-
 def repository_settings_routes() -> list[BaseRoute]:
     """The settings pages; registered before the repository pages' catch-all ``/r/...`` route."""
     return [
         Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_view), methods=["GET"]),
         Route(
             "/r/{name:path}" + SETTINGS + "/{action}",
-            signed_in_action(settings_action, settings_retry),
+            signed_in_action(
+                action_post(ACTIONS, lambda request: settings_path(request.path_params["name"]), "no such setting"),
+                action_retry(settings_view, ACTIONS, *FORM_FIELDS),
+            ),
             methods=["POST"],
         ),
     ]
