@@ -13,11 +13,12 @@ import typer
 
 from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
+from portside.cli_common import DataDirOption, settings_or_exit
 from portside.cli_gc import gc_command, retention_cli
 from portside.cli_lifecycle import immutable_cli, quotas_cli, tags_cli
 from portside.cli_ops import export_command, fsck_command, import_command, maintenance_cli, webhook_cli
 from portside.cli_search import search_cli
-from portside.config import REVEAL_SECRETS, Settings, load_settings
+from portside.config import REVEAL_SECRETS, Settings
 from portside.metadata import migrate
 from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from portside.registry.services import build_registry, build_token_issuer
@@ -28,16 +29,6 @@ cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (PORTSIDE_* variables override it).")
 ]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
-
-
-def _settings(config_file: Path | None, **overrides: object) -> Settings:
-    """Load settings, turning a bad file or value into a short message and exit status 2."""
-    try:
-        return load_settings(config_file, **overrides)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _prepare(settings: Settings) -> None:
@@ -75,7 +66,7 @@ def serve(
     from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.server import Server
 
-    settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    settings = settings_or_exit(config, host=host, port=port, data_dir=data_dir, workers=workers)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     try:
         _prepare(settings)
@@ -116,7 +107,7 @@ def serve(
 @cli.command(name="migrate")
 def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Bring the metadata database schema up to date."""
-    settings = _settings(config, data_dir=data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(migrate.upgrade(settings.resolved_database_url))
     typer.echo(f"database at revision {migrate.head_revision()}")
@@ -125,7 +116,7 @@ def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None)
 @cli.command()
 def config(config: ConfigOption = None) -> None:
     """Print the settings in effect (file, environment and defaults resolved) as JSON."""
-    typer.echo(_settings(config).model_dump_json(indent=2))
+    typer.echo(settings_or_exit(config).model_dump_json(indent=2))
 
 
 cli.command(name="gc")(gc_command)

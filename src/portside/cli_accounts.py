@@ -6,9 +6,7 @@ does one thing through :class:`~portside.auth.accounts.AccountService`, and clos
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,21 +14,17 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
-from portside.auth.accounts import InvalidName, validate_account_name
+from portside.auth.accounts import validate_account_name
 from portside.auth.roles import Role
 from portside.auth.tokens import KeyRing
-from portside.config import Settings, load_settings
-from portside.metadata import migrate
+from portside.cli_common import ConfigOption, DataDirOption, echo_json, run_configured, settings_or_exit
 from portside.metadata.accounts_store import Conflict, NotFound
 from portside.metadata.records import RepositoryRecord
-from portside.registry.services import Registry, build_registry
+from portside.registry.services import Registry
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
 
 users_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 orgs_cli = typer.Typer(help="Manage organizations, their members and teams.", no_args_is_help=True)
@@ -43,36 +37,7 @@ keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 
 def _run(config: Path | None, data_dir: Path | None, work: Callable[[Registry], Awaitable[T]]) -> T:
     """Run one piece of account work; known failures become a message and exit status 1."""
-    settings = _settings(config, data_dir)
-
-    async def main() -> T:
-        await migrate.check_schema(settings.resolved_database_url)
-        registry = build_registry(settings)
-        try:
-            return await work(registry)
-        finally:
-            await registry.close()
-
-    try:
-        return asyncio.run(main())
-    except (Conflict, NotFound, InvalidName, ValueError, migrate.SchemaMismatch) as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except DBAPIError as exc:
-        typer.echo(
-            f"portside: cannot use the database at {settings.resolved_database_url}: {exc.orig}; "
-            "check database_url / data_dir, and run `portside migrate` first",
-            err=True,
-        )
-        raise typer.Exit(1) from exc
-
-
-def _settings(config: Path | None, data_dir: Path | None) -> Settings:
-    try:
-        return load_settings(config, data_dir=data_dir)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    return run_configured(config, data_dir, work, expected=(Conflict, NotFound))
 
 
 def _password(password: str | None, from_stdin: bool) -> str | None:
@@ -258,13 +223,13 @@ def repo_set(
         return record
 
     record = _run(config, data_dir, work)
-    typer.echo(json.dumps({"name": record.name, "public": record.public, "description": record.description}))
+    echo_json({"name": record.name, "public": record.public, "description": record.description}, indent=None)
 
 
 @keys_cli.command("list")
 def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """List the signing keys (the newest signs; all verify)."""
-    keys = KeyRing(_settings(config, data_dir).resolved_keys_dir)
+    keys = KeyRing(settings_or_exit(config, data_dir=data_dir).resolved_keys_dir)
     for kid, created, signs in keys.describe():
         stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
         typer.echo(f"{kid}  {stamp}{'  (signs)' if signs else ''}")
@@ -274,5 +239,5 @@ def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
 def keys_rotate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Add a new signing key. Running servers sign with it at once; tokens signed by older keys
     stay valid until they expire. Remove an old key file once no token it signed can be alive."""
-    key = KeyRing(_settings(config, data_dir).resolved_keys_dir).rotate()
+    key = KeyRing(settings_or_exit(config, data_dir=data_dir).resolved_keys_dir).rotate()
     typer.echo(f"new signing key {key.kid}")

@@ -6,65 +6,29 @@ scheduled runs do; only one garbage collection runs at a time across a cluster.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
-from portside.config import Settings, load_settings
+from portside.cli_common import ConfigOption, DataDirOption, JsonOption, echo_json, fail, run_configured
 from portside.lifecycle.gc import GcBusy
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
-from portside.metadata import migrate
 from portside.metadata.gc_store import GcRunRecord
 from portside.metadata.retention_store import PolicyRecord, RetentionRunRecord
-from portside.oci.errors import RegistryError
-from portside.registry.services import Registry, build_registry
+from portside.registry.services import Registry
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")]
-
-
-def _settings(config: Path | None, data_dir: Path | None) -> Settings:
-    try:
-        return load_settings(config, data_dir=data_dir)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def run_with_registry(config: Path | None, data_dir: Path | None, work: Callable[[Registry], Awaitable[T]]) -> T:
     """Open the registry's services for the settings, do ``work``, close them; errors become messages."""
-    settings = _settings(config, data_dir)
-
-    async def main() -> T:
-        await migrate.check_schema(settings.resolved_database_url)
-        registry = build_registry(settings)
-        try:
-            return await work(registry)
-        finally:
-            await registry.close()
-
-    try:
-        return asyncio.run(main())
-    except RegistryError as exc:
-        typer.echo(f"portside: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
-    except (GcBusy, LookupError, ValueError, migrate.SchemaMismatch) as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except DBAPIError as exc:
-        typer.echo(f"portside: cannot use the database at {settings.resolved_database_url}: {exc.orig}", err=True)
-        raise typer.Exit(1) from exc
+    return run_configured(config, data_dir, work, expected=(GcBusy, LookupError))
 
 
 def gc_report(record: GcRunRecord) -> dict[str, Any]:
@@ -95,7 +59,7 @@ def gc_command(
 
     record = run_with_registry(config, data_dir, work)
     if as_json:
-        typer.echo(json.dumps(gc_report(record), indent=2))
+        echo_json(gc_report(record))
     else:
         verb = "would remove" if record.dry_run else "removed"
         typer.echo(
@@ -179,8 +143,7 @@ def retention_add(
             keep_pulled_within=_duration(pulled_within),
         )
     except ValueError as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     item = PolicyInput("namespace" if namespace else "repository", scope, policy)
 
     async def work(registry: Registry) -> PolicyRecord:
@@ -218,17 +181,14 @@ def retention_run(
 
     record = run_with_registry(config, data_dir, work)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "id": record.id,
-                    "status": record.status,
-                    "dry_run": record.dry_run,
-                    "removed": record.removed,
-                    "error": record.error,
-                },
-                indent=2,
-            )
+        echo_json(
+            {
+                "id": record.id,
+                "status": record.status,
+                "dry_run": record.dry_run,
+                "removed": record.removed,
+                "error": record.error,
+            }
         )
     else:
         verb = "would remove" if record.dry_run else "removed"

@@ -6,17 +6,16 @@ database, acts as the operator (audited as ``cli``), and closes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import typer
 
-from portside.cli_accounts import ConfigOption, DataDirOption, repos_cli
-from portside.cli_accounts import _run as run_with_registry
+from portside.cli_accounts import repos_cli
+from portside.cli_common import ConfigOption, DataDirOption, echo_json, run_configured
 from portside.lifecycle.quotas import QuotaInfo
-from portside.oci.errors import RegistryError
+from portside.metadata.account_errors import Conflict, NotFound
 from portside.registry.services import Registry
 
 T = TypeVar("T")
@@ -30,14 +29,7 @@ quotas_cli = typer.Typer(help="Namespace storage quotas.", no_args_is_help=True)
 
 def _run(config: Path | None, data_dir: Path | None, work: Callable[[Registry], Awaitable[T]]) -> T:
     """Run one piece of work; a refusal from the services becomes its message and exit status 1."""
-
-    async def guarded(registry: Registry) -> T:
-        try:
-            return await work(registry)
-        except RegistryError as exc:
-            raise ValueError(exc.message) from exc
-
-    return run_with_registry(config, data_dir, guarded)
+    return run_configured(config, data_dir, work, expected=(Conflict, NotFound))
 
 
 def _size(value: int | None) -> str:
@@ -66,18 +58,17 @@ def tag_history(
     for e in view.entries:
         restorable = e.recorded_at >= view.window_start
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "tag": e.tag,
-                        "action": e.action,
-                        "old_digest": e.old_digest,
-                        "new_digest": e.new_digest,
-                        "actor": e.actor,
-                        "recorded_at": e.recorded_at.isoformat(),
-                        "in_window": restorable,
-                    }
-                )
+            echo_json(
+                {
+                    "tag": e.tag,
+                    "action": e.action,
+                    "old_digest": e.old_digest,
+                    "new_digest": e.new_digest,
+                    "actor": e.actor,
+                    "recorded_at": e.recorded_at.isoformat(),
+                    "in_window": restorable,
+                },
+                indent=None,
             )
             continue
         stamp = e.recorded_at.isoformat(timespec="seconds")

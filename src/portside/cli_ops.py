@@ -7,9 +7,7 @@ does one thing, and closes them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -17,64 +15,28 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from sqlalchemy.exc import DBAPIError
 
-from portside.config import Settings, load_settings
-from portside.metadata import migrate
+from portside.cli_common import ConfigOption, DataDirOption, JsonOption, echo_json, fail, settings_or_exit
+from portside.cli_common import run_with_registry as run_on_registry
+from portside.config import Settings
 from portside.oci.errors import RegistryError
 from portside.oci.names import validate_name
 from portside.registry.fsck import Fsck, FsckReport
-from portside.registry.services import Registry, build_registry
+from portside.registry.services import Registry
 from portside.transfer.exporter import ExportResult, export_docker_archive, export_oci
 from portside.transfer.importer import ImportResult, store_plan
 from portside.transfer.sources import OciLayout, TransferError, open_source
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where blobs and metadata live.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 webhook_cli = typer.Typer(help="Webhook endpoints of namespaces and their delivery log.", no_args_is_help=True)
 maintenance_cli = typer.Typer(help="Read-only mode for maintenance.", no_args_is_help=True)
 
 
-def load(config: Path | None, data_dir: Path | None) -> Settings:
-    """Settings for a command; a bad file or value exits with status 2."""
-    try:
-        return load_settings(config, data_dir=data_dir)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"portside: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
 def run_with_registry(settings: Settings, work: Callable[[Registry], Awaitable[T]]) -> T:
-    """Run ``work`` on the registry's services; known failures become a message and exit status 1."""
-
-    async def main() -> T:
-        await migrate.check_schema(settings.resolved_database_url)
-        registry = build_registry(settings)
-        try:
-            return await work(registry)
-        finally:
-            await registry.close()
-
-    try:
-        return asyncio.run(main())
-    except (ValueError, LookupError, migrate.SchemaMismatch) as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except RegistryError as exc:
-        detail = f" ({json.dumps(exc.detail)})" if exc.detail else ""
-        typer.echo(f"portside: {exc.kind.spec.code}: {exc.message}{detail}", err=True)
-        raise typer.Exit(1) from exc
-    except DBAPIError as exc:
-        typer.echo(
-            f"portside: cannot use the database at {settings.resolved_database_url}: {exc.orig}; "
-            "check database_url / data_dir, and run `portside migrate` first",
-            err=True,
-        )
-        raise typer.Exit(1) from exc
+    """Run ``work`` on the registry's services; known failures (with their error codes) exit with status 1."""
+    return run_on_registry(settings, work, expected=(LookupError,), error_codes=True)
 
 
 # Webhooks
@@ -88,13 +50,15 @@ def webhook_list(
     data_dir: DataDirOption = None,
 ) -> None:
     """List webhook endpoints (secrets are not shown)."""
-    endpoints = run_with_registry(load(config, data_dir), lambda r: r.notifier.endpoints(namespace))
+    endpoints = run_with_registry(
+        settings_or_exit(config, data_dir=data_dir), lambda r: r.notifier.endpoints(namespace)
+    )
     rows = [
         {"id": e.id, "namespace": e.namespace, "url": e.url, "events": list(e.events), "enabled": e.enabled}
         for e in endpoints
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         state = "enabled" if row["enabled"] else "disabled"
@@ -119,9 +83,10 @@ def webhook_add(
 ) -> None:
     """Add a webhook endpoint to a namespace and print its id and secret."""
     created = run_with_registry(
-        load(config, data_dir), lambda r: r.notifier.add_endpoint(namespace, url, events, secret, not disabled)
+        settings_or_exit(config, data_dir=data_dir),
+        lambda r: r.notifier.add_endpoint(namespace, url, events, secret, not disabled),
     )
-    typer.echo(json.dumps({"id": created.endpoint.id, "secret": created.secret}))
+    echo_json({"id": created.endpoint.id, "secret": created.secret}, indent=None)
 
 
 @webhook_cli.command("remove")
@@ -136,7 +101,7 @@ def webhook_remove(
         if await registry.notifier.remove_endpoint(webhook_id) is None:
             raise LookupError(f"no webhook {webhook_id}")
 
-    run_with_registry(load(config, data_dir), work)
+    run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     typer.echo(f"removed webhook {webhook_id}")
 
 
@@ -169,9 +134,9 @@ def webhook_deliveries(
             for d in await registry.notifier.deliveries(webhook_id, limit)
         ]
 
-    rows = run_with_registry(load(config, data_dir), work)
+    rows = run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         typer.echo(
@@ -205,14 +170,14 @@ def _show_state(state: dict[str, bool], seconds: float) -> None:
 @maintenance_cli.command("on")
 def maintenance_on(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Refuse every write (pushes, deletes, mutating management calls) on every node."""
-    settings = load(config, data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
     _show_state(_maintenance(settings, True), settings.maintenance_cache_seconds)
 
 
 @maintenance_cli.command("off")
 def maintenance_off(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Accept writes again (unless the read_only setting is on)."""
-    settings = load(config, data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
     _show_state(_maintenance(settings, False), settings.maintenance_cache_seconds)
 
 
@@ -221,9 +186,9 @@ def maintenance_status(
     as_json: JsonOption = False, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Whether the registry is read-only."""
-    state = _maintenance(load(config, data_dir), None)
+    state = _maintenance(settings_or_exit(config, data_dir=data_dir), None)
     if as_json:
-        typer.echo(json.dumps(state))
+        echo_json(state, indent=None)
     else:
         _show_state(state, 0)
 
@@ -269,9 +234,9 @@ def fsck_command(
         with progress_bar("verifying blobs", total, quiet or as_json) as advance:
             return await fsck.run(repair=repair, progress=advance)
 
-    report = run_with_registry(load(config, data_dir), work)
+    report = run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
+        echo_json(report.as_json())
     else:
         typer.echo(f"checked {report.blobs} blobs ({report.blob_bytes} bytes) and {report.manifests} manifests")
         for problem in report.problems:
@@ -320,7 +285,7 @@ def import_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """Import an image into a repository without a Docker daemon; everything is verified before storing."""
-    settings = load(config, data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
     try:
         name, tag = split_reference(repository, None)
         opened = open_source(source)
@@ -330,8 +295,7 @@ def import_command(
             else:
                 plan = opened.plan(ref, advance)
     except (TransferError, RegistryError) as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     chosen_tag = tag or plan.suggested_tag or "latest"
 
     async def work(registry: Registry) -> ImportResult:
@@ -359,16 +323,13 @@ def export_command(
 ) -> None:
     """Write an image out as an OCI image layout or a docker-archive tarball."""
     if format_ not in ("oci", "docker-archive"):
-        typer.echo("portside: --format is oci or docker-archive", err=True)
-        raise typer.Exit(2)
+        raise fail("--format is oci or docker-archive", 2)
     if all_platforms and format_ == "docker-archive":
-        typer.echo("portside: a docker-archive holds one image; use --format oci with --all", err=True)
-        raise typer.Exit(2)
+        raise fail("a docker-archive holds one image; use --format oci with --all", 2)
     try:
         name, ref = split_reference(reference, "latest")
     except RegistryError as exc:
-        typer.echo(f"portside: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     assert ref is not None
 
     async def work(registry: Registry) -> ExportResult:
@@ -379,7 +340,7 @@ def export_command(
                 )
             return await export_docker_archive(registry, name, ref, dest, platform=platform, progress=advance)
 
-    result = run_with_registry(load(config, data_dir), work)
+    result = run_with_registry(settings_or_exit(config, data_dir=data_dir), work)
     typer.echo(
         f"exported {name}@{result.digest} to {dest} ({format_}): {result.manifests} manifest(s), {result.blobs} blob(s)"
     )

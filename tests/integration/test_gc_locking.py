@@ -53,6 +53,16 @@ async def _opened(url: str) -> AsyncIterator[MetadataStore]:
         await store.close()
 
 
+async def _linked(store: MetadataStore) -> int:
+    """``DIGEST`` stored and linked into ``acme/app``; the repository's id."""
+    await store.claim_blob(DIGEST, 3)
+    await store.link_blob("acme/app", DIGEST, 3)
+    async with store.reading() as conn:
+        repository_id = await store.repository_id(conn, "acme/app")
+    assert repository_id is not None
+    return repository_id
+
+
 def test_a_claim_waiting_on_a_blob_sweep_finds_the_row_and_bytes_gone(database_url: str) -> None:
     async def scenario() -> None:
         async with _opened(database_url) as store:
@@ -104,11 +114,7 @@ def test_a_link_sweep_waiting_on_a_manifest_put_sees_its_reference(database_url:
     async def scenario() -> None:
         async with _opened(database_url) as store:
             gc = GcStore(store)
-            await store.claim_blob(DIGEST, 3)
-            await store.link_blob("acme/app", DIGEST, 3)
-            async with store.reading() as conn:
-                repository_id = await store.repository_id(conn, "acme/app")
-            assert repository_id is not None
+            repository_id = await _linked(store)
             sweep: asyncio.Task[list[str]] | None = None
             async with store.writing() as conn:
                 # A manifest put has validated and share-locked the link ...
@@ -136,11 +142,7 @@ def test_a_manifest_put_after_a_link_sweep_is_refused(database_url: str) -> None
     async def scenario() -> None:
         async with _opened(database_url) as store:
             gc = GcStore(store)
-            await store.claim_blob(DIGEST, 3)
-            await store.link_blob("acme/app", DIGEST, 3)
-            async with store.reading() as conn:
-                repository_id = await store.repository_id(conn, "acme/app")
-            assert repository_id is not None
+            repository_id = await _linked(store)
             assert await gc.delete_links_if_unreferenced(repository_id, [DIGEST], utcnow() + LATER) == [DIGEST]
             with pytest.raises(ReferencesVanished):
                 async with store.writing() as conn:

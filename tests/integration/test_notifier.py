@@ -4,7 +4,9 @@ lifecycle jobs) emit, and what goes into the outbox."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,15 +14,23 @@ from portside.config import Settings
 from portside.metadata import migrate
 from portside.metadata.store import utcnow
 from portside.notifications.events import EventAction, RegistryEvent, RetentionScan
-from portside.registry.services import build_registry
+from portside.registry.services import Registry, build_registry
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Registry]:
+    """The registry's services on a migrated database, closed after."""
+    await migrate.upgrade(settings.resolved_database_url)
+    registry = build_registry(settings)
+    try:
+        yield registry
+    finally:
+        await registry.close()
 
 
 def test_retention_scan_and_pull_events_reach_the_outbox_of_subscribed_endpoints(tmp_path: Path) -> None:
     async def scenario() -> None:
-        settings = Settings(data_dir=tmp_path, webhook_endpoint_cache_seconds=0)
-        await migrate.upgrade(settings.resolved_database_url)
-        registry = build_registry(settings)
-        try:
+        async with opened(Settings(data_dir=tmp_path, webhook_endpoint_cache_seconds=0)) as registry:
             notifier = registry.notifier
             wanted = await notifier.add_endpoint("acme", "http://127.0.0.1:9/hook", "retention_scan,pull")
             others = await notifier.add_endpoint("acme", "http://127.0.0.1:9/other", "push")
@@ -56,18 +66,13 @@ def test_retention_scan_and_pull_events_reach_the_outbox_of_subscribed_endpoints
             )
             assert await notifier.store.prune(utcnow() + timedelta(days=1)) == 1
             assert [d.action for d in await notifier.deliveries(wanted.endpoint.id)] == ["retention_scan"]
-        finally:
-            await registry.close()
 
     asyncio.run(scenario())
 
 
 def test_an_endpoint_removed_elsewhere_while_cached_here_does_not_break_a_push(tmp_path: Path) -> None:
     async def scenario() -> None:
-        settings = Settings(data_dir=tmp_path, webhook_endpoint_cache_seconds=3600)
-        await migrate.upgrade(settings.resolved_database_url)
-        registry = build_registry(settings)
-        try:
+        async with opened(Settings(data_dir=tmp_path, webhook_endpoint_cache_seconds=3600)) as registry:
             notifier = registry.notifier
             created = await notifier.add_endpoint("acme", "http://127.0.0.1:9/hook", "*")
             push = RegistryEvent(action=EventAction.PUSH, repository="acme/app", digest="sha256:" + "3" * 64)
@@ -77,7 +82,5 @@ def test_an_endpoint_removed_elsewhere_while_cached_here_does_not_break_a_push(t
             assert await notifier.emit(push) == 0
             await notifier.emit_buffered(RegistryEvent(action=EventAction.PULL, repository="acme/app"))
             assert await notifier.flush() == 0
-        finally:
-            await registry.close()
 
     asyncio.run(scenario())

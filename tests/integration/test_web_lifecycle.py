@@ -16,18 +16,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_web_manage import (
+from tests.support.protocol import push_image
+from tests.support.server import ServerProcess
+from tests.support.web import (
     ADMIN,
-    ADMIN_ENV,
     PASSWORD,
     Browser,
     new_user,
     notice_of,
     signed_in,
     unique,
+    web_server,
 )
-from tests.support.protocol import push_image
-from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -35,29 +35,21 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server per database in Basic mode; GC has no grace period so a dry run has something to report."""
-    env = {
-        **ADMIN_ENV,
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_GC_GRACE_SECONDS": "1",
-        "PORTSIDE_GC_INTERVAL_SECONDS": "0",
-        "PORTSIDE_RETENTION_INTERVAL_SECONDS": "0",
-    }
-    if request.param == "postgresql":
-        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
-    process = ServerProcess(
-        tmp_path_factory.mktemp(f"web-lifecycle-{request.param}") / "data", workers=1, env=env
-    ).start()
-    yield process
-    process.stop()
+    yield from web_server(
+        tmp_path_factory,
+        "web-lifecycle",
+        request,
+        PORTSIDE_GC_GRACE_SECONDS="1",
+        PORTSIDE_GC_INTERVAL_SECONDS="0",
+        PORTSIDE_RETENTION_INTERVAL_SECONDS="0",
+    )
 
 
 @pytest.fixture
 def browser(server: ServerProcess) -> Iterator[Browser]:
     """A fresh browser (no cookies)."""
-    client = Browser(server)
-    yield client
-    client.http.close()
+    with Browser(server) as client:
+        yield client
 
 
 def manifest_digest(server: ServerProcess, user: str, repository: str, tag: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -18,85 +17,24 @@ import pytest
 
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
+from tests.support.web import ADMIN, PASSWORD, Browser, new_user, notice_of, signed_in, unique, web_server
 
 pytestmark = pytest.mark.integration
 
-ADMIN = ("root", "root-password-1")
-PASSWORD = "correct-horse-battery"
-ADMIN_ENV = {"PORTSIDE_ADMIN_USERNAME": ADMIN[0], "PORTSIDE_ADMIN_PASSWORD": ADMIN[1]}
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = re.compile(r'id="token-secret"[^>]*>(pst_[A-Za-z0-9_\-]+)<')
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server per database in Basic mode: the storage report and the account stores run SQL."""
-    env = {**ADMIN_ENV, "PORTSIDE_AUTH": "basic", "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000"}
-    if request.param == "postgresql":
-        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
-    process = ServerProcess(tmp_path_factory.mktemp(f"web-manage-{request.param}") / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
-
-
-def unique(prefix: str) -> str:
-    """A name no other test uses."""
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def new_user(server: ServerProcess, *, admin: bool = False) -> str:
-    """A user made by the administrator through the management API."""
-    name = unique("user")
-    body = {"username": name, "password": PASSWORD, "admin": admin}
-    response = httpx.post(f"{server.url}/api/v1/users", json=body, auth=ADMIN, timeout=30)
-    assert response.status_code == 201, response.text
-    return name
-
-
-class Browser:
-    """A cookie-keeping client that reads each page's CSRF token and posts forms as a browser does."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.http = httpx.Client(base_url=server.url, timeout=30.0, follow_redirects=False)
-        self.csrf = ""
-
-    def get(self, path: str) -> httpx.Response:
-        response = self.http.get(path)
-        found = CSRF_INPUT.search(response.text)
-        if found:
-            self.csrf = html.unescape(found.group(1))
-        return response
-
-    def post(self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True) -> httpx.Response:
-        form = {**(data or {}), **({"csrf_token": self.csrf} if csrf else {})}
-        return self.http.post(path, data=form)
-
-    def sign_in(self, username: str, password: str = PASSWORD) -> None:
-        self.get("/sign-in")
-        response = self.post("/sign-in", {"username": username, "password": password, "next": "/"})
-        assert response.status_code == 303, response.text
-        self.get("/account/tokens")
+    yield from web_server(tmp_path_factory, "web-manage", request)
 
 
 @pytest.fixture
 def browser(server: ServerProcess) -> Iterator[Browser]:
     """A fresh browser (no cookies)."""
-    client = Browser(server)
-    yield client
-    client.http.close()
-
-
-def signed_in(server: ServerProcess, username: str) -> Browser:
-    """Another browser, signed in as ``username``."""
-    client = Browser(server)
-    client.sign_in(username)
-    return client
-
-
-def notice_of(response: httpx.Response) -> str:
-    """Where a successful post sends the browser."""
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
+    with Browser(server) as client:
+        yield client
 
 
 def test_anonymous_browser_is_sent_to_sign_in_and_back(browser: Browser) -> None:

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_web_manage import ADMIN, ADMIN_ENV, PASSWORD, Browser, new_user, notice_of, signed_in
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
+from tests.support.web import ADMIN, PASSWORD, Browser, new_user, notice_of, signed_in, web_server
 from tests.support.webhooks import Receiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,27 +31,22 @@ BANNER = 'id="read-only-banner"'
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Basic mode; webhooks polled often, endpoints and the read-only flag read on every request."""
-    env = {
-        **ADMIN_ENV,
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_WEBHOOK_POLL_SECONDS": "0.1",
-        "PORTSIDE_WEBHOOK_ENDPOINT_CACHE_SECONDS": "0",
-        "PORTSIDE_WEBHOOK_BACKOFF_SECONDS": "0.2",
-        "PORTSIDE_WEBHOOK_MAX_ATTEMPTS": "2",
-        "PORTSIDE_MAINTENANCE_CACHE_SECONDS": "0",
-    }
-    process = ServerProcess(tmp_path_factory.mktemp("web-webhooks") / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
+    yield from web_server(
+        tmp_path_factory,
+        "web-webhooks",
+        PORTSIDE_WEBHOOK_POLL_SECONDS="0.1",
+        PORTSIDE_WEBHOOK_ENDPOINT_CACHE_SECONDS="0",
+        PORTSIDE_WEBHOOK_BACKOFF_SECONDS="0.2",
+        PORTSIDE_WEBHOOK_MAX_ATTEMPTS="2",
+        PORTSIDE_MAINTENANCE_CACHE_SECONDS="0",
+    )
 
 
 @pytest.fixture
 def browser(server: ServerProcess) -> Iterator[Browser]:
     """A fresh browser (no cookies)."""
-    client = Browser(server)
-    yield client
-    client.http.close()
+    with Browser(server) as client:
+        yield client
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.support.accounts import auth_env
 from tests.support.server import ServerProcess
+from tests.support.web import PASSWORD
 from tests.ui.seed import Pushed, image_config, push_configured_image, push_index, push_sbom
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,6 +34,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
 ALICE, ALICE_PASSWORD = "alice", "alice-password-1"
 BOB, BOB_PASSWORD = "bob", "bob-password-1"
+PHONE = {"width": 390, "height": 844}
 
 README = """# Web app
 
@@ -117,9 +119,15 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+def site_url(site: Site) -> str:
+    """The server the browser opens; a module with a server of its own overrides this fixture."""
+    return site.url
+
+
+@pytest.fixture
+def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
     """A fresh browser profile (no cookies) for one test."""
-    fresh = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    fresh = browser.new_context(base_url=site_url, viewport={"width": 1280, "height": 900})
     fresh.set_default_timeout(15_000)
     yield fresh
     fresh.close()
@@ -145,10 +153,30 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-def sign_in(page: Page, username: str, password: str) -> None:
-    """Sign in through the form, as a person would."""
+def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person would (the answer may be a refusal)."""
     page.goto("/sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+def sign_in_as(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form and see that it worked (the Sign out button shows)."""
+    sign_in(page, username, password)
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls a screen reader could not name (no label, no aria-label)."""
+    script = """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(control => control.type !== 'hidden')
+        .filter(control => control.labels.length === 0 && !control.getAttribute('aria-label'))
+        .map(control => control.outerHTML)"""
+    return list(page.evaluate(script))
+
+
+def fits_the_width(page: Page) -> bool:
+    """True if the page needs no sideways scrolling."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))

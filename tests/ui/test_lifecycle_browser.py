@@ -18,8 +18,8 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.support.protocol import OCI_MANIFEST, push_image
 from tests.support.server import ServerProcess
-from tests.ui.conftest import screenshot
-from tests.ui.test_manage_pages import ADMIN, PASSWORD, PHONE, fits_the_width, new_user, sign_in, unlabelled_controls
+from tests.support.web import ADMIN, PASSWORD, new_user, web_server
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
 
@@ -27,26 +27,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Basic mode with a first administrator; no GC grace period, so a dry run has something to report."""
-    env = {
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_ADMIN_USERNAME": ADMIN[0],
-        "PORTSIDE_ADMIN_PASSWORD": ADMIN[1],
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_GC_GRACE_SECONDS": "1",
-        "PORTSIDE_GC_INTERVAL_SECONDS": "0",
-    }
-    process = ServerProcess(tmp_path_factory.mktemp("ui-lifecycle") / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
+    yield from web_server(
+        tmp_path_factory, "ui-lifecycle", PORTSIDE_GC_GRACE_SECONDS="1", PORTSIDE_GC_INTERVAL_SECONDS="0"
+    )
 
 
 @pytest.fixture
-def context(browser: Browser, server: ServerProcess) -> Iterator[BrowserContext]:
-    """A fresh browser profile (no cookies) per test, on this module's server."""
-    profile = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    profile.set_default_timeout(15_000)
-    yield profile
-    profile.close()
+def site_url(server: ServerProcess) -> str:
+    """The browser opens this module's server."""
+    return server.url
 
 
 def test_restore_from_history_protect_with_a_rule_and_a_gc_dry_run(
@@ -62,7 +51,7 @@ def test_restore_from_history_protect_with_a_rule_and_a_gc_dry_run(
 
     # 1. The tag was moved; its history page (from the tag page) restores the old digest.
     page = context.new_page()
-    sign_in(page, server, user)
+    sign_in_as(page, user)
     page.goto(f"/r/{repository}/-/tag/v1")
     page.get_by_role("link", name="History of this tag").click()
     expect(page.get_by_role("heading", name=f"History of {repository}:v1")).to_be_visible()
@@ -113,7 +102,7 @@ def test_restore_from_history_protect_with_a_rule_and_a_gc_dry_run(
     time.sleep(1.1)  # past the one-second grace period, so the orphan counts as garbage
     admin_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     admin_page = admin_context.new_page()
-    sign_in(admin_page, server, ADMIN[0], ADMIN[1])
+    sign_in_as(admin_page, ADMIN[0], ADMIN[1])
     admin_page.get_by_role("link", name="Admin").click()
     admin_page.get_by_role("link", name="Garbage collection").click()
     expect(admin_page.get_by_label("Dry run: only report what would be removed")).to_be_checked()

@@ -11,84 +11,32 @@ Screenshots go to ``test-artifacts/screenshots/``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.support.clients import ClientError, ClientSandbox
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
-from tests.ui.conftest import screenshot
+from tests.support.web import ADMIN, PASSWORD, new_user, unique, web_server
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
-
-ADMIN = ("root", "root-password-1")
-PASSWORD = "correct-horse-battery"
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server in Basic mode with a first administrator, shared by this module's tests."""
-    env = {
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_ADMIN_USERNAME": ADMIN[0],
-        "PORTSIDE_ADMIN_PASSWORD": ADMIN[1],
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-    }
-    process = ServerProcess(tmp_path_factory.mktemp("ui-manage") / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
+    yield from web_server(tmp_path_factory, "ui-manage")
 
 
 @pytest.fixture
-def context(browser: Browser, server: ServerProcess) -> Iterator[BrowserContext]:
-    """A fresh browser profile (no cookies) per test, on this module's server."""
-    profile = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    profile.set_default_timeout(15_000)
-    yield profile
-    profile.close()
-
-
-def unique(prefix: str) -> str:
-    """A name no other test uses."""
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def new_user(server: ServerProcess) -> str:
-    """A user made by the administrator through the management API."""
-    name = unique("user")
-    body = {"username": name, "password": PASSWORD}
-    response = httpx.post(f"{server.url}/api/v1/users", json=body, auth=ADMIN, timeout=30)
-    assert response.status_code == 201, response.text
-    return name
-
-
-def sign_in(page: Page, server: ServerProcess, username: str, password: str = PASSWORD) -> None:
-    """Sign in through the form, typing as a person would."""
-    page.goto("/sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def unlabelled_controls(page: Page) -> list[str]:
-    """Form controls a screen reader could not name (no label, no aria-label)."""
-    script = """() => [...document.querySelectorAll('input, select, textarea')]
-        .filter(control => control.type !== 'hidden')
-        .filter(control => control.labels.length === 0 && !control.getAttribute('aria-label'))
-        .map(control => control.outerHTML)"""
-    return list(page.evaluate(script))
-
-
-def fits_the_width(page: Page) -> bool:
-    """True if the page needs no sideways scrolling."""
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+def site_url(server: ServerProcess) -> str:
+    """The browser opens this module's server."""
+    return server.url
 
 
 def test_a_token_made_in_the_browser_works_with_skopeo_until_revoked(
@@ -99,7 +47,7 @@ def test_a_token_made_in_the_browser_works_with_skopeo_until_revoked(
     with httpx.Client(base_url=server.url, auth=(user, PASSWORD), timeout=30) as client:
         push_image(client, repository, layers=1, layer_size=256)
     page = context.new_page()
-    sign_in(page, server, user)
+    sign_in_as(page, user)
     page.get_by_role("link", name="Account").click()
     expect(page.get_by_role("heading", name="Personal access tokens")).to_be_visible()
 
@@ -136,7 +84,7 @@ def test_a_token_made_in_the_browser_works_with_skopeo_until_revoked(
 
 def test_a_tampered_csrf_token_is_refused_and_nothing_changes(server: ServerProcess, context: BrowserContext) -> None:
     page = context.new_page()
-    sign_in(page, server, new_user(server))
+    sign_in_as(page, new_user(server))
     page.goto(f"{server.url}/account/tokens")
     page.get_by_label("Name").fill("forged")
     page.locator("form[action='/account/tokens'] input[name='csrf_token']").evaluate("input => input.value = 'forged'")
@@ -158,7 +106,7 @@ def test_repository_settings_show_on_the_page_in_search_and_hide_private_reposit
     with httpx.Client(base_url=server.url, auth=(user, PASSWORD), timeout=30) as client:
         push_image(client, repository, layers=1, layer_size=256)
     page = context.new_page()
-    sign_in(page, server, user)
+    sign_in_as(page, user)
     page.goto(f"{server.url}/r/{repository}")
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name=f"Settings of {repository}")).to_be_visible()
@@ -212,7 +160,7 @@ def test_an_organization_a_team_and_a_robot_made_in_the_browser(server: ServerPr
     organization = unique("org")
     page = context.new_page()
     page.set_viewport_size(PHONE)
-    sign_in(page, server, user)
+    sign_in_as(page, user)
     page.goto(f"{server.url}/organizations")
     # Keyboard only: type the name and press Enter.
     page.get_by_label("Name").focus()
@@ -256,7 +204,7 @@ def test_the_admin_area_lists_users_and_storage_and_refuses_other_users(
     with httpx.Client(base_url=server.url, auth=(owner, PASSWORD), timeout=30) as client:
         push_image(client, f"{owner}/stored", layers=2, layer_size=4096)
     page = context.new_page()
-    sign_in(page, server, ADMIN[0], ADMIN[1])
+    sign_in_as(page, ADMIN[0], ADMIN[1])
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     expect(page.get_by_role("rowheader", name=owner)).to_be_visible()
@@ -277,7 +225,7 @@ def test_the_admin_area_lists_users_and_storage_and_refuses_other_users(
     other = browser.new_context(base_url=server.url)
     try:
         plain = other.new_page()
-        sign_in(plain, server, new_user(server))
+        sign_in_as(plain, new_user(server))
         expect(plain.get_by_role("link", name="Admin")).to_have_count(0)
         for path in ("/admin/users", "/admin/storage"):
             refused = plain.goto(f"{server.url}{path}")

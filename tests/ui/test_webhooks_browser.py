@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
+from tests.support.web import PASSWORD, new_user, web_server
 from tests.support.webhooks import Receiver, wait_for
-from tests.ui.conftest import screenshot
-from tests.ui.test_manage_pages import ADMIN, PASSWORD, PHONE, fits_the_width, new_user, sign_in, unlabelled_controls
+from tests.ui.conftest import PHONE, fits_the_width, screenshot, sign_in_as, unlabelled_controls
 
 pytestmark = pytest.mark.integration
 
@@ -26,26 +26,18 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Basic mode; webhooks polled often and endpoints read on every event."""
-    env = {
-        "PORTSIDE_AUTH": "basic",
-        "PORTSIDE_ADMIN_USERNAME": ADMIN[0],
-        "PORTSIDE_ADMIN_PASSWORD": ADMIN[1],
-        "PORTSIDE_LOGIN_FAILURES_PER_ADDRESS": "1000",
-        "PORTSIDE_WEBHOOK_POLL_SECONDS": "0.1",
-        "PORTSIDE_WEBHOOK_ENDPOINT_CACHE_SECONDS": "0",
-    }
-    process = ServerProcess(tmp_path_factory.mktemp("ui-webhooks") / "data", workers=1, env=env).start()
-    yield process
-    process.stop()
+    yield from web_server(
+        tmp_path_factory,
+        "ui-webhooks",
+        PORTSIDE_WEBHOOK_POLL_SECONDS="0.1",
+        PORTSIDE_WEBHOOK_ENDPOINT_CACHE_SECONDS="0",
+    )
 
 
 @pytest.fixture
-def context(browser: Browser, server: ServerProcess) -> Iterator[BrowserContext]:
-    """A fresh browser profile (no cookies) per test, on this module's server."""
-    profile = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    profile.set_default_timeout(15_000)
-    yield profile
-    profile.close()
+def site_url(server: ServerProcess) -> str:
+    """The browser opens this module's server."""
+    return server.url
 
 
 def test_a_webhook_made_in_the_browser_shows_its_delivery_in_the_log(
@@ -55,7 +47,7 @@ def test_a_webhook_made_in_the_browser_shows_its_delivery_in_the_log(
     try:
         user = new_user(server)
         page = context.new_page()
-        sign_in(page, server, user)
+        sign_in_as(page, user)
         page.goto(f"/n/{user}")
         page.get_by_role("link", name="Namespace settings").click()
         expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()

@@ -178,22 +178,30 @@ async def authenticate(request: Request, gate: Gate, scopes: list[str] | None = 
                 f"invalid token: {exc}",
                 headers=gate.challenge(request, scopes, "invalid_token"),
             ) from exc
-    if authorization is None or (authorization[0] == "basic" and is_empty_basic(authorization[1])):
+    if authorization is None:
         return PrincipalAccess(ANONYMOUS, gate.accounts)
-    credentials = parse_basic(authorization[1]) if authorization[0] == "basic" else None
+    return PrincipalAccess(await password_principal(request, gate, *authorization), gate.accounts)
+
+
+async def password_principal(request: Request, gate: Gate, scheme: str, parameters: str) -> Principal:
+    """Who the Basic credentials of ``Authorization: <scheme> <parameters>`` are (empty ones: anonymous).
+
+    Another scheme or malformed credentials, and a wrong password, are ``UNAUTHORIZED`` with the
+    gate's challenge; too many failed logins ``TOO_MANY_REQUESTS`` with ``Retry-After``.
+    """
+    if scheme == "basic" and is_empty_basic(parameters):
+        return ANONYMOUS
+    credentials = parse_basic(parameters) if scheme == "basic" else None
     if credentials is None:
         raise RegistryError(ErrorKind.UNAUTHORIZED, "malformed credentials", headers=gate.challenge(request, []))
     try:
-        principal = await gate.accounts.authenticate(
-            credentials.username, credentials.password, client_address(request)
-        )
+        return await gate.accounts.authenticate(credentials.username, credentials.password, client_address(request))
     except LoginThrottled as exc:
         raise RegistryError(
             ErrorKind.TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
         ) from exc
     except PermissionError as exc:
         raise RegistryError(ErrorKind.UNAUTHORIZED, str(exc), headers=gate.challenge(request, [])) from exc
-    return PrincipalAccess(principal, gate.accounts)
 
 
 async def enforce(request: Request, gate: Gate, match: RouteMatch) -> Access:

@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.api.access import TokenAccess, authenticate, client_address
+from portside.api.access import TokenAccess, authenticate, password_principal
 from portside.api.responses import error_response, json_response
-from portside.auth.accounts import LoginThrottled
-from portside.auth.credentials import is_empty_basic, parse_authorization, parse_basic
+from portside.auth.credentials import parse_authorization
 from portside.auth.policy import ANONYMOUS
 from portside.auth.tokens import InvalidToken
 from portside.metadata.records import Visibility
@@ -82,21 +81,7 @@ async def _visibility(request: Request, registry: Registry) -> Visibility:
             raise RegistryError(
                 ErrorKind.UNAUTHORIZED, f"invalid token: {exc}", headers=gate.challenge(request, [], "invalid_token")
             ) from exc
-    if scheme == "basic" and is_empty_basic(parameters):
-        return registry.accounts.visibility(ANONYMOUS)
-    credentials = parse_basic(parameters) if scheme == "basic" else None
-    if credentials is None:
-        raise RegistryError(ErrorKind.UNAUTHORIZED, "malformed credentials", headers=gate.challenge(request, []))
-    try:
-        principal = await registry.accounts.authenticate(
-            credentials.username, credentials.password, client_address(request)
-        )
-    except LoginThrottled as exc:
-        raise RegistryError(
-            ErrorKind.TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
-        ) from exc
-    except PermissionError as exc:
-        raise RegistryError(ErrorKind.UNAUTHORIZED, str(exc), headers=gate.challenge(request, [])) from exc
+    principal = await password_principal(request, gate, scheme, parameters)
     return registry.accounts.visibility(principal)
 
 

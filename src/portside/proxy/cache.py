@@ -15,7 +15,6 @@ from datetime import timedelta
 import httpx
 
 from portside.metadata.proxy_store import ProxyStore
-from portside.metadata.records import ManifestRecord
 from portside.metadata.store import utcnow
 from portside.oci import media_types as mt
 from portside.oci.digest import Digest, digest_of, looks_like_digest, parse_digest
@@ -24,7 +23,7 @@ from portside.oci.manifest import parse_manifest
 from portside.oci.names import validate_tag
 from portside.proxy.routing import Mirror, Target, mirror_for, mirrors_from
 from portside.proxy.upstream import UpstreamClient, UpstreamUnavailable
-from portside.registry.manifests import references_of
+from portside.registry.manifests import manifest_record, references_of
 from portside.registry.services import Registry
 from portside.storage.paths import blob_key
 
@@ -237,14 +236,7 @@ class ProxyService:
         digest = self._verified_digest(content, reference, response.headers.get("docker-content-digest"))
         content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
         parsed = parse_manifest(content, content_type)
-        record = ManifestRecord(
-            digest=str(digest),
-            media_type=parsed.media_type,
-            content=content,
-            artifact_type=parsed.referrer_artifact_type,
-            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
-            annotations=parsed.annotations,
-        )
+        record = manifest_record(digest, content, parsed)
         await self.store.mark_mirrored(name, target.mirror.upstream)
         # Not ManifestService.put: layers and index children arrive later, when a client asks.
         await self.registry.store.put_manifest(name, record, references_of(parsed), tag, references_fetched_later=True)

@@ -31,6 +31,18 @@ class StoredManifest:
     media_type: str = ""
 
 
+def manifest_record(digest: Digest, content: bytes, parsed: ParsedManifest) -> ManifestRecord:
+    """What the metadata store keeps of a manifest: its bytes and what queries read from them."""
+    return ManifestRecord(
+        digest=str(digest),
+        media_type=parsed.media_type,
+        content=content,
+        artifact_type=parsed.referrer_artifact_type,
+        subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+        annotations=parsed.annotations,
+    )
+
+
 def references_of(manifest: ParsedManifest) -> list[Reference]:
     """The blobs and child manifests a manifest needs in its repository (``subject`` excluded)."""
     refs: list[Reference] = []
@@ -132,14 +144,7 @@ class ManifestService:
             digest = digest_of(content)
         parsed = parse_manifest(content, content_type)
         await self._ensure_references(repository, parsed)
-        record = ManifestRecord(
-            digest=str(digest),
-            media_type=parsed.media_type,
-            content=content,
-            artifact_type=parsed.referrer_artifact_type,
-            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
-            annotations=parsed.annotations,
-        )
+        record = manifest_record(digest, content, parsed)
         if self._quotas is not None:
             await self._quotas.check(repository, len(content), record.digest)
         guard = None if tag is None else await self._guard(repository)

@@ -17,6 +17,7 @@ from portside.api.web.pages import (
     Redirect,
     browser_host,
     current_viewer,
+    namespace_param,
     read_form,
     render,
     require_pull,
@@ -24,7 +25,6 @@ from portside.api.web.pages import (
     visibility,
     web_of,
 )
-from portside.auth.accounts import ACCOUNT_NAME_RE
 from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.repository_info import RepositoryDetails
@@ -94,9 +94,7 @@ async def search(request: Request) -> Response:
 
 async def namespace(request: Request) -> Response:
     """A user's or organization's repositories that the viewer may pull."""
-    name = request.path_params["namespace"]
-    if not ACCOUNT_NAME_RE.match(name):
-        raise PageError(404, f"There is no user or organization {name!r}.")
+    name = namespace_param(request)
     web = web_of(request)
     store = web.registry.accounts.store
     user = await store.get_user(name)

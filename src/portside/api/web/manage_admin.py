@@ -17,13 +17,15 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
-    form_values,
+    FRESH,
+    FormState,
     path_part,
     render,
     see_other,
     services,
     signed_in_action,
     signed_in_page,
+    view_retry,
 )
 from portside.api.web.pages import web_of
 from portside.auth.management.audit import AuditQuery
@@ -46,30 +48,11 @@ async def admin_home(request: Request, caller: Caller) -> Response:
     return RedirectResponse(USERS, status_code=303)
 
 
-async def users_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def users_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Every user, with the forms to create, promote and delete."""
     users = await services(request).users.list_all(caller)
-    context = {"users": users, "error": error, "values": values or {}, "base": USERS, "me": caller.principal.name}
-    return await render(request, "manage/admin_users.html", context, status)
-
-
-async def users_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/users."""
-    return await users_view(request, caller)
-
-
-async def users_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The users page again, with the refusal; what was typed stays (the password does not)."""
-    return await users_view(
-        request, caller, error=error.message, values=form_values(form, *USER_FIELDS), status=error.status
-    )
+    context = {"users": users, "error": state.error, "values": state.values, "base": USERS, "me": caller.principal.name}
+    return await render(request, "manage/admin_users.html", context, state.status)
 
 
 async def create_user(request: Request, caller: Caller, form: FormData) -> Response:
@@ -102,14 +85,7 @@ async def delete_user(request: Request, caller: Caller, form: FormData) -> Respo
     return see_other(USERS, "user-deleted")
 
 
-async def storage_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def storage_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """What the registry stores, in total, per namespace and per repository; the namespace quotas."""
     registry = web_of(request).registry
     usage = StorageUsageService(UsageStore(registry.store))
@@ -120,16 +96,11 @@ async def storage_view(
         "quotas": quotas,
         "quota_of": {quota.namespace: quota.limit_bytes for quota in quotas},
         "default_quota": registry.quotas.default_limit,
-        "error": error,
+        "error": state.error,
         "error_section": "quotas",
-        "values": values or {},
+        "values": state.values,
     }
-    return await render(request, "manage/admin_storage.html", context, status)
-
-
-async def storage_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/storage."""
-    return await storage_view(request, caller)
+    return await render(request, "manage/admin_storage.html", context, state.status)
 
 
 async def audit_page(request: Request, caller: Caller) -> Response:
@@ -160,12 +131,14 @@ def user_path(username: str) -> str:
 def admin_routes() -> list[BaseRoute]:
     """The administrator area."""
     user = USERS + "/{username}"
+    # What was typed stays after a refusal (the password does not: it is not among the fields).
+    users_retry = view_retry(users_view, *USER_FIELDS)
     return [
         Route(ADMIN, signed_in_page(admin_home), methods=["GET"]),
-        Route(USERS, signed_in_page(users_page), methods=["GET"]),
+        Route(USERS, signed_in_page(users_view), methods=["GET"]),
         Route(USERS, signed_in_action(create_user, users_retry), methods=["POST"]),
         Route(user + "/admin", signed_in_action(set_admin, users_retry), methods=["POST"]),
         Route(user + "/delete", signed_in_action(delete_user, users_retry), methods=["POST"]),
-        Route(STORAGE, signed_in_page(storage_page), methods=["GET"]),
+        Route(STORAGE, signed_in_page(storage_view), methods=["GET"]),
         Route(AUDIT, signed_in_page(audit_page), methods=["GET"]),
     ]

@@ -9,6 +9,8 @@ from :data:`NOTICES`, so a notice never echoes anything from the URL.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -21,7 +23,7 @@ from portside.api.web import pages
 from portside.auth.management import Management, build_management
 from portside.auth.management.guards import Caller
 from portside.auth.web_sessions import safe_next
-from portside.oci.errors import RegistryError
+from portside.oci.errors import ErrorKind, RegistryError
 
 # What a redirect after a successful change may announce; anything else in `?done=` is ignored.
 NOTICES: dict[str, str] = {
@@ -107,6 +109,24 @@ def refusal(error: RegistryError) -> pages.PageError:
 
 
 Page = Callable[[Request, Caller], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What a page shows of a refused post: the service's message (beside the form of ``section``
+    on a page with several), what was typed into the form (never passwords), and the status."""
+
+    error: str | None = None
+    section: str | None = None
+    # Read-only, so the shared FRESH holds no mutable state.
+    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    status: int = 200
+
+
+FRESH = FormState()
+"""A page as its GET shows it: nothing refused, nothing typed."""
+
+View = Callable[[Request, Caller, FormState], Awaitable[Response]]
 Action = Callable[[Request, Caller, FormData], Awaitable[Response]]
 Retry = Callable[[Request, Caller, FormData, RegistryError], Awaitable[Response]]
 
@@ -171,6 +191,53 @@ def signed_in_action(
 
     endpoint.__name__ = handler.__name__
     return pages.page(endpoint)
+
+
+def view_retry(view: View, *fields: str, section: str | None = None) -> Retry:
+    """Show a page's ``view`` (its GET) again after a refused post, with the service's message and status.
+
+    What was typed into ``fields`` is filled in again; on a page with several forms the error
+    stands beside the form of ``section``.
+    """
+
+    async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
+        return await view(request, caller, FormState(error.message, section, form_values(form, *fields), error.status))
+
+    return retry
+
+
+FormAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
+"""One form of a settings page: it answers a notice code for the redirect, or a page of its own."""
+
+FormActions = Mapping[str, tuple[FormAction, str]]
+"""A settings page's forms by the ``{action}`` they post to, each with the section showing its refusals."""
+
+
+def action_post(actions: FormActions, page: Callable[[Request], str], unknown: str) -> Action:
+    """POST ``.../{action}``: that form's change, then back to ``page(request)`` with its notice."""
+
+    async def post(request: Request, caller: Caller, form: FormData) -> Response:
+        action = actions.get(request.path_params["action"])
+        if action is None:
+            raise RegistryError(ErrorKind.NAME_UNKNOWN, unknown)
+        done = await action[0](request, caller, form)
+        if isinstance(done, Response):
+            return done
+        return see_other(page(request), done)
+
+    return post
+
+
+def action_retry(view: View, actions: FormActions, *fields: str) -> Retry:
+    """The settings page again, the refusal next to the form that was posted; what was typed into ``fields`` kept."""
+
+    async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
+        action = actions.get(request.path_params["action"])
+        section = action[1] if action else None
+        state = FormState(error.message, section, form_values(form, *fields), error.status)
+        return await view(request, caller, state)
+
+    return retry
 
 
 def form_page(request: Request) -> str:

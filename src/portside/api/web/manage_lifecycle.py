@@ -14,7 +14,7 @@ API refuses, with the same message. Pages here only choose what to show.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -27,15 +27,18 @@ from starlette.routing import BaseRoute, Route
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
-    form_values,
+    FRESH,
+    FormAction,
+    FormState,
+    action_post,
+    action_retry,
     path_part,
     render,
     see_other,
     signed_in_action,
     signed_in_page,
 )
-from portside.api.web.pages import PageError, current_viewer, page, require_pull, web_of
-from portside.auth.accounts import ACCOUNT_NAME_RE
+from portside.api.web.pages import PageError, current_viewer, namespace_param, page, require_pull, web_of
 from portside.auth.management.guards import Caller
 from portside.auth.policy import may_administer_namespace
 from portside.auth.roles import actions_for
@@ -240,10 +243,9 @@ def scope_kind_of(value: str) -> ScopeKind:
 
 
 Scope = Callable[[Request, FormData], tuple[ScopeKind, str]]
-LifecycleAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
 
 
-def lifecycle_actions(scope: Scope) -> dict[str, tuple[LifecycleAction, str]]:
+def lifecycle_actions(scope: Scope) -> dict[str, tuple[FormAction, str]]:
     """Rule and policy actions for a page whose scope ``scope`` reads from the request (or form).
 
     Each answers a notice code for the redirect, or (a retention run) the page showing the run.
@@ -293,13 +295,6 @@ def lifecycle_actions(scope: Scope) -> dict[str, tuple[LifecycleAction, str]]:
 # Namespace settings
 
 
-def _namespace(request: Request) -> str:
-    name: str = request.path_params["namespace"]
-    if not ACCOUNT_NAME_RE.match(name):
-        raise PageError(404, f"There is no user or organization {name!r}.")
-    return name
-
-
 async def visible_quota(request: Request, caller: Caller, namespace: str) -> QuotaInfo | None:
     """The namespace's quota and usage if the caller may see it (the service decides), else None."""
     try:
@@ -311,15 +306,12 @@ async def visible_quota(request: Request, caller: Caller, namespace: str) -> Quo
 async def namespace_settings_view(
     request: Request,
     caller: Caller,
+    state: FormState = FRESH,
     *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
     chosen_events: list[str] | None = None,
 ) -> Response:
     """Quota, immutable rules, retention policies and webhooks of a namespace [its admins]."""
-    namespace = _namespace(request)
+    namespace = namespace_param(request)
     registry = web_of(request).registry
     # The rule service checks for a namespace admin first (403 for anyone else).
     rules = await registry.immutability.list_rules(caller, namespace=namespace)
@@ -337,47 +329,18 @@ async def namespace_settings_view(
         "webhooks_base": namespace_path(namespace) + "/-/webhooks",
         "base": base,
         "rule_scope_kind": "namespace",
-        "error": error,
-        "error_section": section,
-        "values": values or {},
+        "error": state.error,
+        "error_section": state.section,
+        "values": state.values,
     }
-    return await render(request, "manage/namespace_settings.html", context, status)
-
-
-async def namespace_settings_page(request: Request, caller: Caller) -> Response:
-    """GET /n/{namespace}/-/settings."""
-    return await namespace_settings_view(request, caller)
+    return await render(request, "manage/namespace_settings.html", context, state.status)
 
 
 def _namespace_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
-    return "namespace", _namespace(request)
+    return "namespace", namespace_param(request)
 
 
 NAMESPACE_ACTIONS = lifecycle_actions(_namespace_scope)
-
-
-async def namespace_action(request: Request, caller: Caller, form: FormData) -> Response:
-    """POST /n/{namespace}/-/settings/{action}."""
-    action = NAMESPACE_ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(namespace_settings_path(_namespace(request)), done)
-
-
-async def namespace_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The namespace settings again, with the refusal next to the form that was sent."""
-    action = NAMESPACE_ACTIONS.get(request.path_params["action"])
-    return await namespace_settings_view(
-        request,
-        caller,
-        error=error.message,
-        section=action[1] if action else None,
-        values=form_values(form, *RULE_FIELDS, *POLICY_FIELDS),
-        status=error.status,
-    )
 
 
 async def namespace_admin(request: Request, namespace: str) -> bool:
@@ -394,6 +357,17 @@ def lifecycle_routes() -> list[BaseRoute]:
         Route(repository + HISTORY, page(history_page), methods=["GET"]),
         Route(repository + HISTORY + "/{tag}", page(history_page), methods=["GET"]),
         Route(repository + "/-/restore", signed_in_action(restore, restore_retry), methods=["POST"]),
-        Route(namespace, signed_in_page(namespace_settings_page), methods=["GET"]),
-        Route(namespace + "/{action}", signed_in_action(namespace_action, namespace_retry), methods=["POST"]),
+        Route(namespace, signed_in_page(namespace_settings_view), methods=["GET"]),
+        Route(
+            namespace + "/{action}",
+            signed_in_action(
+                action_post(
+                    NAMESPACE_ACTIONS,
+                    lambda request: namespace_settings_path(namespace_param(request)),
+                    "no such setting",
+                ),
+                action_retry(namespace_settings_view, NAMESPACE_ACTIONS, *RULE_FIELDS, *POLICY_FIELDS),
+            ),
+            methods=["POST"],
+        ),
     ]

@@ -17,7 +17,16 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_admin import storage_view
-from portside.api.web.manage_common import form_values, render, see_other, signed_in_action, signed_in_page
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    action_post,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.manage_lifecycle import POLICY_FIELDS, ScopeKind, lifecycle_actions, scope_kind_of
 from portside.api.web.pages import PageError, web_of
 from portside.auth.management.guards import Caller, require_site_admin
@@ -33,19 +42,14 @@ RUNS_SHOWN = 25
 # Garbage collection
 
 
-async def gc_view(request: Request, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
+async def gc_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Past runs, newest first, the running one (if any) first of all, and the start form."""
     require_site_admin(caller)
     gc = web_of(request).registry.gc
     runs = await gc.runs(RUNS_SHOWN)
     running = next((run for run in runs if run.status == "running"), None)
-    context = {"runs": runs, "running": running, "error": error, "error_section": "gc"}
-    return await render(request, "manage/admin_gc.html", context, status)
-
-
-async def gc_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/gc."""
-    return await gc_view(request, caller)
+    context = {"runs": runs, "running": running, "error": state.error, "error_section": "gc"}
+    return await render(request, "manage/admin_gc.html", context, state.status)
 
 
 async def start_gc(request: Request, caller: Caller, form: FormData) -> Response:
@@ -61,11 +65,6 @@ async def start_gc(request: Request, caller: Caller, form: FormData) -> Response
     return see_other(f"{GC}/runs/{record.id}", "gc-started")
 
 
-async def gc_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The GC page with the refusal (another run is under way, say)."""
-    return await gc_view(request, caller, error=error.message, status=error.status)
-
-
 async def gc_run_page(request: Request, caller: Caller) -> Response:
     """GET /admin/gc/runs/{id}: a run's progress or its report; reloads itself while it runs."""
     require_site_admin(caller)
@@ -79,15 +78,7 @@ async def gc_run_page(request: Request, caller: Caller) -> Response:
 # Retention
 
 
-async def retention_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def retention_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Every policy and the latest runs."""
     retention = web_of(request).registry.retention
     policies = await retention.list_policies(caller, None, None)
@@ -97,16 +88,11 @@ async def retention_view(
         "runs": runs,
         "base": RETENTION,
         "policy_scope_choice": True,
-        "error": error,
-        "error_section": section,
-        "values": {"policy_scope_kind": "repository", **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {"policy_scope_kind": "repository", **state.values},
     }
-    return await render(request, "manage/admin_retention.html", context, status)
-
-
-async def retention_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/retention."""
-    return await retention_view(request, caller)
+    return await render(request, "manage/admin_retention.html", context, state.status)
 
 
 def _chosen_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]:
@@ -121,28 +107,13 @@ RETENTION_ACTIONS = {
 }
 
 
+_retention_post = action_post(RETENTION_ACTIONS, lambda request: RETENTION, "no such action")
+
+
 async def retention_action(request: Request, caller: Caller, form: FormData) -> Response:
     """POST /admin/retention/{action}: add or remove a policy, or run (all policies without one)."""
     require_site_admin(caller)
-    action = RETENTION_ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such action")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(RETENTION, done)
-
-
-async def retention_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The retention page with the refusal next to its forms."""
-    return await retention_view(
-        request,
-        caller,
-        error=error.message,
-        section="retention",
-        values=form_values(form, *POLICY_FIELDS),
-        status=error.status,
-    )
+    return await _retention_post(request, caller, form)
 
 
 # Quotas
@@ -159,19 +130,15 @@ async def set_quota(request: Request, caller: Caller, form: FormData) -> Respons
     return see_other("/admin/storage", "quota-set" if limit is not None else "quota-cleared")
 
 
-async def quota_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The storage page with the refusal next to the quota form."""
-    values = form_values(form, "namespace", "limit")
-    return await storage_view(request, caller, error=error.message, values=values, status=error.status)
-
-
 def lifecycle_admin_routes() -> list[BaseRoute]:
     """GC, retention and quota pages of the administrator area."""
+    retention_retry = view_retry(retention_view, *POLICY_FIELDS, section="retention")
+    quota_retry = view_retry(storage_view, "namespace", "limit")
     return [
-        Route(GC, signed_in_page(gc_page), methods=["GET"]),
-        Route(GC, signed_in_action(start_gc, gc_retry), methods=["POST"]),
+        Route(GC, signed_in_page(gc_view), methods=["GET"]),
+        Route(GC, signed_in_action(start_gc, view_retry(gc_view)), methods=["POST"]),
         Route(GC + "/runs/{run}", signed_in_page(gc_run_page), methods=["GET"]),
-        Route(RETENTION, signed_in_page(retention_page), methods=["GET"]),
+        Route(RETENTION, signed_in_page(retention_view), methods=["GET"]),
         Route(RETENTION + "/{action}", signed_in_action(retention_action, retention_retry), methods=["POST"]),
         Route(QUOTAS, signed_in_action(set_quota, quota_retry), methods=["POST"]),
     ]

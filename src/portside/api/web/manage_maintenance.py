@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.pages import web_of
 from portside.auth.management.guards import Caller, require_site_admin
 from portside.oci.errors import ErrorKind, RegistryError
@@ -22,9 +30,7 @@ from portside.oci.errors import ErrorKind, RegistryError
 MAINTENANCE = "/admin/maintenance"
 
 
-async def maintenance_view(
-    request: Request, caller: Caller, *, error: str | None = None, status: int = 200
-) -> Response:
+async def maintenance_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """Whether writes are refused, and why: the setting, the runtime flag, or neither."""
     require_site_admin(caller)
     registry = web_of(request).registry
@@ -35,15 +41,10 @@ async def maintenance_view(
         "runtime": runtime,
         "effective": maintenance.configured or runtime,
         "cache_seconds": web_of(request).settings.maintenance_cache_seconds,
-        "error": error,
+        "error": state.error,
         "error_section": "maintenance",
     }
-    return await render(request, "manage/admin_maintenance.html", context, status)
-
-
-async def maintenance_page(request: Request, caller: Caller) -> Response:
-    """GET /admin/maintenance."""
-    return await maintenance_view(request, caller)
+    return await render(request, "manage/admin_maintenance.html", context, state.status)
 
 
 async def switch_read_only(request: Request, caller: Caller, form: FormData) -> Response:
@@ -59,14 +60,13 @@ async def switch_read_only(request: Request, caller: Caller, form: FormData) -> 
     return see_other(MAINTENANCE, "read-only-on" if on else "read-only-off")
 
 
-async def maintenance_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The page again with the refusal beside the switch."""
-    return await maintenance_view(request, caller, error=error.message, status=error.status)
-
-
 def maintenance_routes() -> list[BaseRoute]:
     """The read-only mode page of the administrator area."""
     return [
-        Route(MAINTENANCE, signed_in_page(maintenance_page), methods=["GET"]),
-        Route(MAINTENANCE, signed_in_action(switch_read_only, maintenance_retry, writes=False), methods=["POST"]),
+        Route(MAINTENANCE, signed_in_page(maintenance_view), methods=["GET"]),
+        Route(
+            MAINTENANCE,
+            signed_in_action(switch_read_only, view_retry(maintenance_view), writes=False),
+            methods=["POST"],
+        ),
     ]

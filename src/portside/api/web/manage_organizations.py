@@ -13,14 +13,16 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
     Retry,
-    form_values,
     path_part,
     render,
     see_other,
     services,
     signed_in_action,
     signed_in_page,
+    view_retry,
 )
 from portside.api.web.manage_lifecycle import visible_quota
 from portside.auth.management.guards import Caller
@@ -43,30 +45,11 @@ def team_path(organization: str, team: str) -> str:
 # Organizations
 
 
-async def organizations_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def organizations_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The caller's organizations (every one for site admins) and the form to create one."""
     organizations = await services(request).organizations.list_visible(caller)
-    context = {"organizations": organizations, "error": error, "values": values or {}}
-    return await render(request, "manage/organizations.html", context, status)
-
-
-async def organizations_page(request: Request, caller: Caller) -> Response:
-    """GET /organizations."""
-    return await organizations_view(request, caller)
-
-
-async def organizations_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The create form again, with the name typed and why it was refused."""
-    return await organizations_view(
-        request, caller, error=error.message, values=form_values(form, "name"), status=error.status
-    )
+    context = {"organizations": organizations, "error": state.error, "values": state.values}
+    return await render(request, "manage/organizations.html", context, state.status)
 
 
 async def create_organization(request: Request, caller: Caller, form: FormData) -> Response:
@@ -75,17 +58,9 @@ async def create_organization(request: Request, caller: Caller, form: FormData) 
     return see_other(organization_path(info.name), "org-created")
 
 
-async def organization_view(
-    request: Request,
-    caller: Caller,
-    name: str,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def organization_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """An organization's members, teams and robots; the forms only for those who may change them."""
+    name = request.path_params["organization"]
     management = services(request)
     info = await management.organizations.get(caller, name)
     members = await management.organizations.members(caller, name)
@@ -105,33 +80,11 @@ async def organization_view(
         # Storage used and the quota, for those the quota service shows them to.
         "quota": await visible_quota(request, caller, name),
         "base": organization_path(name),
-        "error": error,
-        "error_section": section,
-        "values": {"subject_kind": "team", "role": "pull", **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {"subject_kind": "team", "role": "pull", **state.values},
     }
-    return await render(request, "manage/organization.html", context, status)
-
-
-async def organization_page(request: Request, caller: Caller) -> Response:
-    """GET /organizations/{organization}."""
-    return await organization_view(request, caller, request.path_params["organization"])
-
-
-def organization_retry(section: str, *names: str) -> Retry:
-    """Show the organization page again with the error next to the form of ``section``."""
-
-    async def retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-        return await organization_view(
-            request,
-            caller,
-            request.path_params["organization"],
-            error=error.message,
-            section=section,
-            values=form_values(form, *names),
-            status=error.status,
-        )
-
-    return retry
+    return await render(request, "manage/organization.html", context, state.status)
 
 
 async def set_member(request: Request, caller: Caller, form: FormData) -> Response:
@@ -197,14 +150,7 @@ async def create_team(request: Request, caller: Caller, form: FormData) -> Respo
     return see_other(team_path(organization, team.name), "team-created")
 
 
-async def team_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def team_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """One team: its members and, for owners, the forms to change them."""
     organization, name = request.path_params["organization"], request.path_params["team"]
     team = await services(request).organizations.team(caller, organization, name)
@@ -214,22 +160,10 @@ async def team_view(
         "may_change": may_administer_namespace(caller.principal, organization),
         "base": team_path(organization, name),
         "organization_base": organization_path(organization),
-        "error": error,
-        "values": values or {},
+        "error": state.error,
+        "values": state.values,
     }
-    return await render(request, "manage/team.html", context, status)
-
-
-async def team_page(request: Request, caller: Caller) -> Response:
-    """GET /organizations/{organization}/teams/{team}."""
-    return await team_view(request, caller)
-
-
-async def team_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The team page again with the refusal next to the form."""
-    return await team_view(
-        request, caller, error=error.message, values=form_values(form, "username"), status=error.status
-    )
+    return await render(request, "manage/team.html", context, state.status)
 
 
 async def add_team_member(request: Request, caller: Caller, form: FormData) -> Response:
@@ -260,10 +194,20 @@ def organization_routes() -> list[BaseRoute]:
     """The organization and team pages."""
     org = ORGANIZATIONS + "/{organization}"
     team = org + "/teams/{team}"
+    team_retry = view_retry(team_view, "username")
+
+    def organization_retry(section: str, *names: str) -> Retry:
+        """The organization page again with the error next to the form of ``section``."""
+        return view_retry(organization_view, *names, section=section)
+
     return [
-        Route(ORGANIZATIONS, signed_in_page(organizations_page), methods=["GET"]),
-        Route(ORGANIZATIONS, signed_in_action(create_organization, organizations_retry), methods=["POST"]),
-        Route(org, signed_in_page(organization_page), methods=["GET"]),
+        Route(ORGANIZATIONS, signed_in_page(organizations_view), methods=["GET"]),
+        Route(
+            ORGANIZATIONS,
+            signed_in_action(create_organization, view_retry(organizations_view, "name")),
+            methods=["POST"],
+        ),
+        Route(org, signed_in_page(organization_view), methods=["GET"]),
         Route(org + "/delete", signed_in_action(delete_organization, organization_retry("delete")), methods=["POST"]),
         Route(
             org + "/members", signed_in_action(set_member, organization_retry("members", "username")), methods=["POST"]
@@ -291,7 +235,7 @@ def organization_routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route(org + "/teams", signed_in_action(create_team, organization_retry("teams", "team")), methods=["POST"]),
-        Route(team, signed_in_page(team_page), methods=["GET"]),
+        Route(team, signed_in_page(team_view), methods=["GET"]),
         Route(team + "/members", signed_in_action(add_team_member, team_retry), methods=["POST"]),
         Route(team + "/members/{username}/remove", signed_in_action(remove_team_member, team_retry), methods=["POST"]),
         Route(team + "/delete", signed_in_action(delete_team, team_retry), methods=["POST"]),

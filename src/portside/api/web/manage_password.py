@@ -8,7 +8,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
-from portside.api.web.manage_common import render, see_other, services, signed_in_action, signed_in_page
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    services,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.pages import SESSION_COOKIE, current_viewer, web_of
 from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
@@ -16,19 +25,9 @@ from portside.oci.errors import ErrorKind, RegistryError
 CHANGE_PAGE = "/account/password"
 
 
-async def password_view(request: Request, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
+async def password_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The password form (never filled in again after an error)."""
-    return await render(request, "manage/password.html", {"error": error}, status)
-
-
-async def password_page(request: Request, caller: Caller) -> Response:
-    """GET /account/password."""
-    return await password_view(request, caller)
-
-
-async def password_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The form again with why the change was refused."""
-    return await password_view(request, caller, error=error.message, status=error.status)
+    return await render(request, "manage/password.html", {"error": state.error}, state.status)
 
 
 async def change_password(request: Request, caller: Caller, form: FormData) -> Response:
@@ -55,6 +54,6 @@ async def change_password(request: Request, caller: Caller, form: FormData) -> R
 def password_routes() -> list[BaseRoute]:
     """The password page."""
     return [
-        Route(CHANGE_PAGE, signed_in_page(password_page), methods=["GET"]),
-        Route(CHANGE_PAGE, signed_in_action(change_password, password_retry), methods=["POST"]),
+        Route(CHANGE_PAGE, signed_in_page(password_view), methods=["GET"]),
+        Route(CHANGE_PAGE, signed_in_action(change_password, view_retry(password_view)), methods=["POST"]),
     ]

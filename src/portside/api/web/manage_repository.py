@@ -8,8 +8,6 @@ services (deleting needs the ``delete`` role and is refused while an immutable r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +16,11 @@ from starlette.routing import BaseRoute, Route
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path, repository_path
 from portside.api.web.manage_common import (
-    form_values,
+    FRESH,
+    FormAction,
+    FormState,
+    action_post,
+    action_retry,
     render,
     see_other,
     services,
@@ -40,15 +42,7 @@ def settings_path(name: str) -> str:
     return repository_path(name) + SETTINGS
 
 
-async def settings_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    section: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def settings_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The settings forms, filled with the repository's current values (or what was typed)."""
     name = request.path_params["name"]
     management = services(request)
@@ -78,16 +72,11 @@ async def settings_view(
         "policies": policies,
         "rule_scope_kind": "repository",
         "deletes_enabled": registry.repository_deletes.enabled,
-        "error": error,
-        "error_section": section,
-        "values": {**current, **(values or {})},
+        "error": state.error,
+        "error_section": state.section,
+        "values": {**current, **state.values},
     }
-    return await render(request, "manage/repository_settings.html", context, status)
-
-
-async def settings_page(request: Request, caller: Caller) -> Response:
-    """GET /r/{name}/-/settings."""
-    return await settings_view(request, caller)
+    return await render(request, "manage/repository_settings.html", context, state.status)
 
 
 def repository_info(request: Request) -> RepositoryInfoService:
@@ -148,9 +137,7 @@ def _repository_scope(request: Request, form: FormData) -> tuple[ScopeKind, str]
     return "repository", request.path_params["name"]
 
 
-SettingsAction = Callable[[Request, Caller, FormData], Awaitable["str | Response"]]
-
-ACTIONS: dict[str, tuple[SettingsAction, str]] = {
+ACTIONS: dict[str, tuple[FormAction, str]] = {
     "visibility": (save_visibility, "visibility"),
     "description": (save_description, "description"),
     "readme": (save_readme, "readme"),
@@ -161,34 +148,16 @@ ACTIONS: dict[str, tuple[SettingsAction, str]] = {
 }
 
 
-async def settings_action(request: Request, caller: Caller, form: FormData) -> Response:
-    """POST /r/{name}/-/settings/{action}: one change, then back to the settings page."""
-    action = ACTIONS.get(request.path_params["action"])
-    if action is None:
-        raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such setting")
-    done = await action[0](request, caller, form)
-    if isinstance(done, Response):
-        return done
-    return see_other(settings_path(request.path_params["name"]), done)
-
-
-async def settings_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The settings page again, with the refusal next to the form that was sent."""
-    action = ACTIONS.get(request.path_params["action"])
-    section = action[1] if action else None
-    values = form_values(form, *FORM_FIELDS)
-    return await settings_view(
-        request, caller, error=error.message, section=section, values=values, status=error.status
-    )
-
-
 def repository_settings_routes() -> list[BaseRoute]:
     """The settings pages; registered before the repository pages' catch-all ``/r/...`` route."""
     return [
-        Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_page), methods=["GET"]),
+        Route("/r/{name:path}" + SETTINGS, signed_in_page(settings_view), methods=["GET"]),
         Route(
             "/r/{name:path}" + SETTINGS + "/{action}",
-            signed_in_action(settings_action, settings_retry),
+            signed_in_action(
+                action_post(ACTIONS, lambda request: settings_path(request.path_params["name"]), "no such setting"),
+                action_retry(settings_view, ACTIONS, *FORM_FIELDS),
+            ),
             methods=["POST"],
         ),
     ]

@@ -13,17 +13,18 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
-    form_values,
+    FRESH,
+    FormState,
     path_part,
     render,
     see_other,
     services,
     signed_in_action,
     signed_in_page,
+    view_retry,
 )
 from portside.auth.management.guards import Caller
 from portside.auth.management.tokens import MAX_EXPIRY_DAYS, MAX_TOKEN_NAME
-from portside.oci.errors import RegistryError
 
 ROBOTS = "/robots"
 ROBOT_FIELDS = ("name", "description")
@@ -40,31 +41,12 @@ def robot_path(namespace: str, name: str) -> str:
     return f"{robots_path(namespace)}/{path_part(name)}"
 
 
-async def robots_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def robots_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """A namespace's robots and the form to create one."""
     namespace = request.path_params["namespace"]
     robots = await services(request).robots.list_in(caller, namespace)
-    context = {"namespace": namespace, "robots": robots, "error": error, "values": values or {}}
-    return await render(request, "manage/robots.html", context, status)
-
-
-async def robots_page(request: Request, caller: Caller) -> Response:
-    """GET /robots/{namespace}."""
-    return await robots_view(request, caller)
-
-
-async def robots_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The create form again with what was typed and why it was refused."""
-    return await robots_view(
-        request, caller, error=error.message, values=form_values(form, *ROBOT_FIELDS), status=error.status
-    )
+    context = {"namespace": namespace, "robots": robots, "error": state.error, "values": state.values}
+    return await render(request, "manage/robots.html", context, state.status)
 
 
 async def own_robots(request: Request, caller: Caller) -> Response:
@@ -81,14 +63,7 @@ async def create_robot(request: Request, caller: Caller, form: FormData) -> Resp
     return see_other(robot_path(namespace, robot.name), "robot-created")
 
 
-async def robot_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def robot_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """One robot: its tokens and the form to make one."""
     namespace, name = request.path_params["namespace"], request.path_params["name"]
     management = services(request)
@@ -102,22 +77,10 @@ async def robot_view(
         "roles": fields.ROLE_CHOICES,
         "max_expiry_days": MAX_EXPIRY_DAYS,
         "max_name": MAX_TOKEN_NAME,
-        "error": error,
-        "values": values or {"max_role": "pull", "expires_in_days": ""},
+        "error": state.error,
+        "values": state.values or {"max_role": "pull", "expires_in_days": ""},
     }
-    return await render(request, "manage/robot.html", context, status)
-
-
-async def robot_page(request: Request, caller: Caller) -> Response:
-    """GET /robots/{namespace}/{name}."""
-    return await robot_view(request, caller)
-
-
-async def robot_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The robot page again with the refusal next to the token form."""
-    return await robot_view(
-        request, caller, error=error.message, values=form_values(form, *TOKEN_FIELDS), status=error.status
-    )
+    return await render(request, "manage/robot.html", context, state.status)
 
 
 async def create_robot_token(request: Request, caller: Caller, form: FormData) -> Response:
@@ -161,10 +124,14 @@ def robot_routes() -> list[BaseRoute]:
     robot = namespace + "/{name}"
     return [
         Route("/account/robots", signed_in_page(own_robots), methods=["GET"]),
-        Route(namespace, signed_in_page(robots_page), methods=["GET"]),
-        Route(namespace, signed_in_action(create_robot, robots_retry), methods=["POST"]),
-        Route(robot, signed_in_page(robot_page), methods=["GET"]),
-        Route(robot + "/tokens", signed_in_action(create_robot_token, robot_retry), methods=["POST"]),
+        Route(namespace, signed_in_page(robots_view), methods=["GET"]),
+        Route(namespace, signed_in_action(create_robot, view_retry(robots_view, *ROBOT_FIELDS)), methods=["POST"]),
+        Route(robot, signed_in_page(robot_view), methods=["GET"]),
+        Route(
+            robot + "/tokens",
+            signed_in_action(create_robot_token, view_retry(robot_view, *TOKEN_FIELDS)),
+            methods=["POST"],
+        ),
         Route(robot + "/tokens/{token_id}/revoke", signed_in_action(revoke_robot_token), methods=["POST"]),
         Route(robot + "/delete", signed_in_action(delete_robot), methods=["POST"]),
     ]

@@ -9,29 +9,23 @@ from starlette.routing import BaseRoute, Route
 
 from portside.api.web import form_values as fields
 from portside.api.web.manage_common import (
-    form_values,
+    FRESH,
+    FormState,
     render,
     see_other,
     services,
     signed_in_action,
     signed_in_page,
+    view_retry,
 )
 from portside.auth.management.guards import Caller
 from portside.auth.management.tokens import MAX_EXPIRY_DAYS, MAX_TOKEN_NAME
-from portside.oci.errors import RegistryError
 
 TOKENS = "/account/tokens"
 TOKEN_FIELDS = ("name", "max_role", "expires_in_days")
 
 
-async def tokens_view(
-    request: Request,
-    caller: Caller,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def tokens_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """The caller's tokens and the form to make one."""
     tokens = await services(request).tokens.list_own(caller)
     return await render(
@@ -39,25 +33,13 @@ async def tokens_view(
         "manage/tokens.html",
         {
             "tokens": tokens,
-            "error": error,
-            "values": values or {"max_role": "pull", "expires_in_days": "90"},
+            "error": state.error,
+            "values": state.values or {"max_role": "pull", "expires_in_days": "90"},
             "roles": fields.ROLE_CHOICES,
             "max_expiry_days": MAX_EXPIRY_DAYS,
             "max_name": MAX_TOKEN_NAME,
         },
-        status,
-    )
-
-
-async def tokens_page(request: Request, caller: Caller) -> Response:
-    """GET /account/tokens."""
-    return await tokens_view(request, caller)
-
-
-async def tokens_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The token form again, with what was typed and why it was refused."""
-    return await tokens_view(
-        request, caller, error=error.message, values=form_values(form, *TOKEN_FIELDS), status=error.status
+        state.status,
     )
 
 
@@ -88,7 +70,7 @@ async def revoke_token(request: Request, caller: Caller, form: FormData) -> Resp
 def token_routes() -> list[BaseRoute]:
     """The personal access token pages."""
     return [
-        Route(TOKENS, signed_in_page(tokens_page), methods=["GET"]),
-        Route(TOKENS, signed_in_action(create_token, tokens_retry), methods=["POST"]),
+        Route(TOKENS, signed_in_page(tokens_view), methods=["GET"]),
+        Route(TOKENS, signed_in_action(create_token, view_retry(tokens_view, *TOKEN_FIELDS)), methods=["POST"]),
         Route(TOKENS + "/{token_id}/revoke", signed_in_action(revoke_token), methods=["POST"]),
     ]

@@ -22,10 +22,17 @@ from starlette.routing import BaseRoute, Route
 from portside.api.management.webhooks import WebhookCreate
 from portside.api.web import form_values as fields
 from portside.api.web.formatting import namespace_path
-from portside.api.web.manage_common import render, see_other, signed_in_action, signed_in_page
+from portside.api.web.manage_common import (
+    FRESH,
+    FormState,
+    render,
+    see_other,
+    signed_in_action,
+    signed_in_page,
+    view_retry,
+)
 from portside.api.web.manage_lifecycle import namespace_settings_path, namespace_settings_view
-from portside.api.web.pages import PageError, web_of
-from portside.auth.accounts import ACCOUNT_NAME_RE
+from portside.api.web.pages import PageError, namespace_param, web_of
 from portside.auth.management.guards import Caller
 from portside.oci.errors import ErrorKind, RegistryError
 
@@ -38,13 +45,6 @@ LOG_LIMIT_MAX = 1000
 def webhooks_path(namespace: str, endpoint_id: int | None = None) -> str:
     """Where a namespace's webhook forms post, or one endpoint's delivery log page."""
     return namespace_path(namespace) + WEBHOOKS + (f"/{endpoint_id}" if endpoint_id is not None else "")
-
-
-def _namespace(request: Request) -> str:
-    name: str = request.path_params["namespace"]
-    if not ACCOUNT_NAME_RE.match(name):
-        raise PageError(404, f"There is no user or organization {name!r}.")
-    return name
 
 
 def _endpoint_id(request: Request) -> int:
@@ -91,7 +91,7 @@ async def create_webhook(request: Request, caller: Caller, form: FormData) -> Re
     Like a token, the secret is shown once and kept nowhere else (``no-store``), so this post
     answers with a page (201) rather than a redirect.
     """
-    namespace = _namespace(request)
+    namespace = namespace_param(request)
     body = new_webhook(form)
     registry = web_of(request).registry
     created = await registry.notifier.create_for(caller, namespace, body.url, body.events, body.secret, True)
@@ -112,23 +112,16 @@ async def create_retry(request: Request, caller: Caller, form: FormData, error: 
     """The namespace settings again, the refusal beside the webhook form; the URL and events kept (never the secret)."""
     url = form.get("webhook_url", "")
     values = {"webhook_url": url[: fields.MAX_FIELD * 4] if isinstance(url, str) else ""}
-    return await namespace_settings_view(
-        request,
-        caller,
-        error=error.message,
-        section="webhooks",
-        values=values,
-        status=error.status,
-        chosen_events=chosen_events(form),
-    )
+    state = FormState(error.message, "webhooks", values, error.status)
+    return await namespace_settings_view(request, caller, state, chosen_events=chosen_events(form))
 
 
 # One endpoint and its delivery log
 
 
-async def webhook_view(request: Request, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
+async def webhook_view(request: Request, caller: Caller, state: FormState = FRESH) -> Response:
     """An endpoint, its switches and its delivery log, newest first."""
-    namespace = _namespace(request)
+    namespace = namespace_param(request)
     endpoint_id = _endpoint_id(request)
     notifier = web_of(request).registry.notifier
     # ``get_for`` checks for a namespace admin first (403), then that the endpoint is this namespace's (404).
@@ -144,20 +137,15 @@ async def webhook_view(request: Request, caller: Caller, *, error: str | None = 
         "next_limit": min(limit * 4, LOG_LIMIT_MAX),
         "base": webhooks_path(namespace, endpoint_id),
         "settings": namespace_settings_path(namespace),
-        "error": error,
+        "error": state.error,
         "error_section": "webhook",
     }
-    return await render(request, "manage/webhook.html", context, status)
-
-
-async def webhook_page(request: Request, caller: Caller) -> Response:
-    """GET /n/{namespace}/-/webhooks/{endpoint}."""
-    return await webhook_view(request, caller)
+    return await render(request, "manage/webhook.html", context, state.status)
 
 
 async def webhook_action(request: Request, caller: Caller, form: FormData) -> Response:
     """POST /n/{namespace}/-/webhooks/{endpoint}/{enable|disable|remove}."""
-    namespace = _namespace(request)
+    namespace = namespace_param(request)
     endpoint_id = _endpoint_id(request)
     action = request.path_params["action"]
     registry = web_of(request).registry
@@ -179,16 +167,13 @@ async def webhook_action(request: Request, caller: Caller, form: FormData) -> Re
     raise RegistryError(ErrorKind.NAME_UNKNOWN, "no such action")
 
 
-async def webhook_retry(request: Request, caller: Caller, form: FormData, error: RegistryError) -> Response:
-    """The endpoint's page again with the refusal beside its forms."""
-    return await webhook_view(request, caller, error=error.message, status=error.status)
-
-
 def webhook_routes() -> list[BaseRoute]:
     """The webhook pages of a namespace."""
     base = "/n/{namespace}" + WEBHOOKS
     return [
         Route(base, signed_in_action(create_webhook, create_retry), methods=["POST"]),
-        Route(base + "/{endpoint}", signed_in_page(webhook_page), methods=["GET"]),
-        Route(base + "/{endpoint}/{action}", signed_in_action(webhook_action, webhook_retry), methods=["POST"]),
+        Route(base + "/{endpoint}", signed_in_page(webhook_view), methods=["GET"]),
+        Route(
+            base + "/{endpoint}/{action}", signed_in_action(webhook_action, view_retry(webhook_view)), methods=["POST"]
+        ),
     ]

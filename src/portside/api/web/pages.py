@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from portside.auth.accounts import ACCOUNT_NAME_RE
 from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role, actions_for
 from portside.auth.web_sessions import WebSessions, csrf_token, csrf_valid, safe_next
@@ -125,6 +126,14 @@ class Redirect(Exception):
     def __init__(self, location: str) -> None:
         super().__init__(location)
         self.location = location
+
+
+def namespace_param(request: Request) -> str:
+    """The ``{namespace}`` of the URL; 404 if it cannot be a user's or organization's name."""
+    name: str = request.path_params["namespace"]
+    if not ACCOUNT_NAME_RE.match(name):
+        raise PageError(404, f"There is no user or organization {name!r}.")
+    return name
 
 
 def web_of(request: Request) -> WebUI:
