@@ -1,9 +1,7 @@
 """The metadata store: repositories, blob links, manifests, tags and upload sessions.
 
 SQLite (the embedded default) and PostgreSQL share this one code path through
-SQLAlchemy Core. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so
-that several server processes sharing one file serialise cleanly instead of failing
-with "database is locked" half-way through a transaction.
+SQLAlchemy Core; how each is connected to is in :mod:`portside.metadata.engines`.
 """
 
 from __future__ import annotations
@@ -11,20 +9,23 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from portside.metadata.engines import Reader as Reader
+from portside.metadata.engines import SyncReader, create_engine_for, create_sync_read_engine
+from portside.metadata.engines import as_utc as as_utc
+from portside.metadata.engines import utcnow as utcnow
 from portside.metadata.gc_protocol import lock_references, reclaim_blob_row
 from portside.metadata.records import (
     BlobRecord,
     ManifestRecord,
     Reference,
     ReferrerRecord,
-    UploadRecord,
     Visibility,
 )
 from portside.metadata.tables import (
@@ -34,7 +35,6 @@ from portside.metadata.tables import (
     manifests,
     repositories,
     repository_blobs,
-    tag_history,
     tags,
     uploads,
 )
@@ -42,73 +42,6 @@ from portside.metadata.tag_changes import TagGuard, check_guard, current_digest,
 
 # Work that joins a write transaction: given the connection and a repository's id.
 InTransaction = Callable[[AsyncConnection, int], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _sqlite_pragmas(begin_statement: str) -> tuple[Any, Any]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before we acknowledge it, as Distribution's fsyncs are.
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin_statement)
-
-    return on_connect, on_begin
-
-
-def create_engine_for(url: str, *, for_writes: bool) -> AsyncEngine:
-    """An async engine configured for durability and multi-process use."""
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=8, max_overflow=8)
-        on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE" if for_writes else "BEGIN")
-        event.listen(engine.sync_engine, "connect", on_connect)
-        event.listen(engine.sync_engine, "begin", on_begin)
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def create_sync_read_engine(url: str) -> Engine:
-    """A synchronous engine on the same SQLite file, for reads in the event loop's thread."""
-    engine = create_engine(
-        url.replace("+aiosqlite", ""), pool_size=4, max_overflow=8, connect_args={"check_same_thread": False}
-    )
-    on_connect, on_begin = _sqlite_pragmas("BEGIN")
-    event.listen(engine, "connect", on_connect)
-    event.listen(engine, "begin", on_begin)
-    return engine
-
-
-class Reader(Protocol):
-    """What read methods need of a connection."""
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        """Run a statement; the result is fully buffered."""
-
-
-class SyncReader:
-    """A synchronous connection behind the async ``execute`` the read methods use."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        """Run the statement now, in this thread."""
-        return self._conn.execute(statement, parameters)
 
 
 class MetadataStore:
@@ -502,70 +435,12 @@ class MetadataStore:
             for row in rows
         ]
 
-    async def history_digests_since(self, cutoff: datetime) -> set[tuple[int, str]]:
-        """(repository id, digest) of every old or new digest in tag history recorded at or after ``cutoff``.
-
-        What garbage collection keeps so that a tag can be restored within the history window.
-        """
-        query = select(tag_history.c.repository_id, tag_history.c.old_digest, tag_history.c.new_digest).where(
-            tag_history.c.recorded_at >= cutoff
-        )
-        async with self.reading() as conn:
-            rows = (await conn.execute(query)).all()
-        return {
-            (int(row.repository_id), str(digest))
-            for row in rows
-            for digest in (row.old_digest, row.new_digest)
-            if digest is not None
-        }
-
-    # Upload sessions
-
-    async def create_upload(self, upload_id: str, repository: str) -> None:
-        """Record a new upload session."""
-        now = utcnow()
-        async with self.writing() as conn:
-            await conn.execute(
-                uploads.insert().values(id=upload_id, repository=repository, created_at=now, updated_at=now)
-            )
-
-    async def get_upload(self, upload_id: str) -> UploadRecord | None:
-        """An upload session by id."""
-        async with self.reading() as conn:
-            row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
-        if row is None:
-            return None
-        return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at))
-
-    async def touch_upload(self, upload_id: str) -> None:
-        """Mark an upload as active now (it expires counting from its last activity)."""
-        async with self.writing() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow()))
-
-    async def delete_upload(self, upload_id: str) -> bool:
-        """Forget an upload session; False if it was not there."""
-        async with self.writing() as conn:
-            result = await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
-            return bool(result.rowcount)
-
-    async def uploads_idle_since(self, before: datetime) -> list[str]:
-        """Ids of uploads with no activity since ``before``."""
-        async with self.reading() as conn:
-            result = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
-            return list(result.scalars())
-
     async def record_job_run(self, job: str, node: str, started: datetime, finished: datetime, outcome: str) -> None:
         """Note one run of a background job."""
         async with self.writing() as conn:
             await conn.execute(
                 job_runs.insert().values(job=job, node=node, started_at=started, finished_at=finished, outcome=outcome)
             )
-
-    async def recent_job_runs(self, limit: int = 50) -> list[tuple[str, str, datetime, str]]:
-        """(job, node, started, outcome) of the latest runs, newest first."""
-        async with self.reading() as conn:
-            rows = (await conn.execute(select(job_runs).order_by(job_runs.c.id.desc()).limit(limit))).all()
-        return [(row.job, row.node, as_utc(row.started_at), row.outcome) for row in rows]
 
     def leadership_engine(self) -> AsyncEngine:
         """The engine a PostgreSQL advisory lock is held on."""

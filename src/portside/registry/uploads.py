@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from portside.metadata.gc_protocol import BlobVanished
 from portside.metadata.store import MetadataStore, utcnow
+from portside.metadata.upload_store import UploadSessionStore
 from portside.oci.digest import Digest, new_hasher
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.ranges import ByteRange, upload_range_header
@@ -57,6 +58,7 @@ class UploadService:
         self, store: MetadataStore, storage: BlobStorage, expiry: timedelta, quotas: QuotaService | None = None
     ) -> None:
         self._store = store
+        self._sessions = UploadSessionStore(store)
         self._storage = storage
         self._expiry = expiry
         self._hashes = RunningHashes()
@@ -72,7 +74,7 @@ class UploadService:
         upload_id = uuid.uuid4().hex
         # What the 202 acknowledges is the session row; the empty file is recreated if a crash loses it.
         await self._storage.create(upload_key(upload_id), durable=False)
-        await self._store.create_upload(upload_id, repository)
+        await self._sessions.create(upload_id, repository)
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
         return UploadStatus(upload_id, repository, 0)
 
@@ -89,7 +91,7 @@ class UploadService:
     async def _session(self, repository: str, upload_id: str) -> None:
         if not _UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        record = await self._store.get_upload(upload_id)
+        record = await self._sessions.get(upload_id)
         if record is None or record.repository != repository:
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
 
@@ -106,7 +108,7 @@ class UploadService:
         self._check_range(current, content_range, content_length)
         await self._check_quota(repository, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
-        await self._store.touch_upload(upload_id)
+        await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
         if content_range is not None and size - current.size != content_range.length:
             raise RegistryError(
@@ -230,7 +232,7 @@ class UploadService:
 
     async def _drop(self, upload_id: str) -> None:
         self._hashes.discard(upload_id)
-        await self._store.delete_upload(upload_id)
+        await self._sessions.delete(upload_id)
         await self._storage.delete(upload_key(upload_id))
 
     async def mount(self, repository: str, digest: Digest, source: str) -> int | None:
@@ -252,7 +254,7 @@ class UploadService:
 
     async def expire(self) -> int:
         """Remove sessions idle for longer than the expiry, and temporary uploads a crash left; how many went."""
-        idle = await self._store.uploads_idle_since(utcnow() - self._expiry)
+        idle = await self._sessions.idle_since(utcnow() - self._expiry)
         for upload_id in idle:
             await self._drop(upload_id)
         oldest = time.time() - self._expiry.total_seconds()

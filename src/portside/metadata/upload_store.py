@@ -1,0 +1,55 @@
+"""Upload sessions: which uploads are open, for which repository, and when they were last active.
+
+The bytes of an upload are in blob storage under its upload key; these rows are what a 202
+acknowledges and what upload expiry walks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from portside.metadata.records import UploadRecord
+from portside.metadata.store import MetadataStore, as_utc, utcnow
+from portside.metadata.tables import uploads
+
+
+class UploadSessionStore:
+    """The ``uploads`` table, on the registry's metadata store."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    async def create(self, upload_id: str, repository: str) -> None:
+        """Record a new upload session."""
+        now = utcnow()
+        async with self._store.writing() as conn:
+            await conn.execute(
+                uploads.insert().values(id=upload_id, repository=repository, created_at=now, updated_at=now)
+            )
+
+    async def get(self, upload_id: str) -> UploadRecord | None:
+        """An upload session by id."""
+        async with self._store.reading() as conn:
+            row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
+        if row is None:
+            return None
+        return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at))
+
+    async def touch(self, upload_id: str) -> None:
+        """Mark an upload as active now (it expires counting from its last activity)."""
+        async with self._store.writing() as conn:
+            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow()))
+
+    async def delete(self, upload_id: str) -> bool:
+        """Forget an upload session; False if it was not there."""
+        async with self._store.writing() as conn:
+            result = await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+            return bool(result.rowcount)
+
+    async def idle_since(self, before: datetime) -> list[str]:
+        """Ids of uploads with no activity since ``before``."""
+        async with self._store.reading() as conn:
+            result = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
+            return list(result.scalars())
