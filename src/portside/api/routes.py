@@ -6,6 +6,7 @@ endpoint and everything between ``/v2/`` and the suffix is the repository name.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -69,6 +70,7 @@ class RouteMatch:
     reference: str
 
 
+@functools.lru_cache(maxsize=4096)
 def match_v2_path(path: str) -> RouteMatch | None:
     """The first route whose pattern matches ``path`` (the upload routes come before the blob route)."""
     for route in ROUTES:

@@ -227,7 +227,10 @@ async def manifest(request: Request, registry: Registry, match: RouteMatch) -> R
         await _audit(request, registry, "pull", f"{match.name}:{match.reference}", digest=record.digest)
         registry.pulls.record(match.name, record.digest)
         registry.repository_info.record_pull(match.name)
-        await registry.notifier.emit_buffered(pull_event(request, match.name, match.reference, record))
+        # The event is built only if an endpoint wants pulls: most namespaces have none.
+        await registry.notifier.emit_buffered_if_wanted(
+            match.name, EventAction.PULL, lambda: pull_event(request, match.name, match.reference, record)
+        )
         return Response(record.content, headers={**API_VERSION_HEADER, **headers}, media_type=record.media_type)
     if request.method == "PUT":
         content = await _read_limited(request, registry.manifests.max_bytes)

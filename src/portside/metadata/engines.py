@@ -2,15 +2,25 @@
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so that several server
 processes sharing one file serialise cleanly instead of failing with "database is locked"
-half-way through a transaction; reads run on a synchronous engine in the event loop's thread.
+half-way through a transaction. Reads and writes both run on synchronous engines in the event
+loop's own thread: an indexed statement costs SQLite microseconds, while handing it to
+aiosqlite's thread and back cost about 0.6 ms of CPU on the benchmark machine (see
+docs/performance.md). The write engine does not wait inside SQLite for the write lock (that
+would stop the event loop); :func:`begin_inline_write` tells the caller to wait asynchronously.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -24,14 +34,14 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(begin_statement: str) -> tuple[Any, Any]:
+def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000) -> tuple[Any, Any]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we acknowledge it, as Distribution's fsyncs are.
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -63,6 +73,59 @@ def create_sync_read_engine(url: str) -> Engine:
     return engine
 
 
+def create_sync_write_engine(url: str) -> Engine:
+    """A synchronous engine for SQLite write transactions in the event loop's thread.
+
+    ``busy_timeout=0``: ``BEGIN IMMEDIATE`` fails at once while another connection (this
+    process's or another's) holds the write lock, so the caller can wait without blocking the loop.
+    """
+    engine = create_engine(
+        url.replace("+aiosqlite", ""), pool_size=4, max_overflow=8, connect_args={"check_same_thread": False}
+    )
+    on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE", busy_timeout_ms=0)
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    return engine
+
+
+def is_sqlite_busy(error: OperationalError) -> bool:
+    """Whether ``error`` is SQLite's "database is locked": another writer holds the lock."""
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_BUSY or "database is locked" in str(error.orig)
+
+
+@contextlib.asynccontextmanager
+async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> AsyncIterator[SyncReader]:
+    """A write transaction on ``engine`` in this thread, committed when the block ends.
+
+    While another connection writes, waits with ``asyncio.sleep`` (1 ms doubling to 20 ms) so
+    the event loop goes on serving; gives up with the "database is locked" error after
+    ``timeout_seconds``, as the thread-based engine's busy timeout would.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    pause = 0.001
+    while True:
+        conn = engine.connect()
+        try:
+            transaction = conn.begin()
+            break
+        except OperationalError as exc:
+            conn.close()
+            if not is_sqlite_busy(exc) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.02)
+    try:
+        yield SyncReader(conn)
+    except BaseException:
+        transaction.rollback()
+        raise
+    else:
+        transaction.commit()
+    finally:
+        conn.close()
+
+
 class Reader(Protocol):
     """What read methods need of a connection."""
 
@@ -70,8 +133,12 @@ class Reader(Protocol):
         """Run a statement; the result is fully buffered."""
 
 
+class Writer(Reader, Protocol):
+    """What write methods need of a connection inside a write transaction."""
+
+
 class SyncReader:
-    """A synchronous connection behind the async ``execute`` the read methods use."""
+    """A synchronous connection behind the async ``execute`` that read and write methods use."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn

@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.metadata.engines import Writer
 from portside.metadata.records import Reference
 from portside.metadata.tables import blobs, manifests, repository_blobs
 
@@ -43,14 +43,14 @@ class ReferencesVanished(Exception):
         self.missing = missing
 
 
-async def reclaim_blob_row(conn: AsyncConnection, digest: str, now: datetime) -> None:
+async def reclaim_blob_row(conn: Writer, digest: str, now: datetime) -> None:
     """Claim an existing blob row again right before linking it; ``BlobVanished`` if it is gone."""
     result = await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=now))
     if not result.rowcount:
         raise BlobVanished(digest)
 
 
-async def lock_references(conn: AsyncConnection, repository_id: int, references: Iterable[Reference]) -> None:
+async def lock_references(conn: Writer, repository_id: int, references: Iterable[Reference]) -> None:
     """Share-lock the links and child manifests a manifest references; ``ReferencesVanished`` if any is gone.
 
     Run inside the transaction that inserts the manifest, so that the collector (which locks a

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.account_errors import Conflict, NotFound
+from portside.metadata.engines import Writer
 from portside.metadata.records import (
     MemberRecord,
     OrganizationRecord,
@@ -358,14 +358,14 @@ class PeopleStore:
                 raise NotFound(f"no robot {namespace}+{name}")
             await self._delete_robot_ids(conn, [int(row.id)])
 
-    async def _delete_robots_of(self, conn: AsyncConnection, namespace: str) -> None:
+    async def _delete_robots_of(self, conn: Writer, namespace: str) -> None:
         ids = [
             int(i) for i in (await conn.execute(select(robots.c.id).where(robots.c.namespace == namespace))).scalars()
         ]
         if ids:
             await self._delete_robot_ids(conn, ids)
 
-    async def _delete_robot_ids(self, conn: AsyncConnection, ids: list[int]) -> None:
+    async def _delete_robot_ids(self, conn: Writer, ids: list[int]) -> None:
         await conn.execute(delete(grants).where(grants.c.subject_kind == "robot", grants.c.subject_id.in_(ids)))
         await conn.execute(delete(access_tokens).where(access_tokens.c.robot_id.in_(ids)))
         await conn.execute(delete(robots).where(robots.c.id.in_(ids)))

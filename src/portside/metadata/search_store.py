@@ -34,8 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.metadata.engines import Writer
 from portside.metadata.records import Visibility
 from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow, visibility_filter
 from portside.metadata.tables import (
@@ -74,9 +74,7 @@ def _namespace_condition(namespace: str) -> Any:
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
 
 
-async def refresh_document(
-    conn: AsyncConnection, dialect: str, repository_id: int, pushed_at: datetime | None = None
-) -> None:
+async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushed_at: datetime | None = None) -> None:
     """Rebuild one repository's search document and live facets from what the database holds now.
 
     With ``pushed_at``, also note it as the repository's last push (in the same statement).
@@ -235,7 +233,7 @@ class SearchStore:
         push time and, if it was tagged, rebuild the repository's document."""
         rows = [{"kind": f.kind, "key": f.key[:MAX_FACET_KEY], "value": f.value} for f in facets]
 
-        async def record(conn: AsyncConnection, repository_id: int) -> None:
+        async def record(conn: Writer, repository_id: int) -> None:
             if rows:
                 await conn.execute(
                     self._store.insert(manifest_facets)

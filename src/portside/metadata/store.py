@@ -14,13 +14,21 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portside.metadata.engines import Reader as Reader
-from portside.metadata.engines import SyncReader, create_engine_for, create_sync_read_engine
+from portside.metadata.engines import (
+    SyncReader,
+    begin_inline_write,
+    create_engine_for,
+    create_sync_read_engine,
+    create_sync_write_engine,
+)
+from portside.metadata.engines import Writer as Writer
 from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import utcnow as utcnow
 from portside.metadata.gc_protocol import lock_references, reclaim_blob_row
+from portside.metadata.read_cache import read_cache_for
 from portside.metadata.records import (
     BlobRecord,
     ManifestRecord,
@@ -41,7 +49,7 @@ from portside.metadata.tables import (
 from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
 
 # Work that joins a write transaction: given the connection and a repository's id.
-InTransaction = Callable[[AsyncConnection, int], Awaitable[None]]
+InTransaction = Callable[[Writer, int], Awaitable[None]]
 
 
 class MetadataStore:
@@ -55,16 +63,27 @@ class MetadataStore:
         # SQLite reads run in the event loop's own thread: in WAL mode a reader never waits, and an
         # indexed lookup costs microseconds, far less than handing each statement to a thread.
         self._sync_read_engine = create_sync_read_engine(url) if self.dialect == "sqlite" else None
+        # SQLite writes run there too (see portside.metadata.engines); PostgreSQL's go through asyncpg.
+        self._sync_write_engine = create_sync_write_engine(url) if self.dialect == "sqlite" else None
+        self._read_cache = read_cache_for(url)
 
     async def close(self) -> None:
         """Dispose of every pooled connection."""
         await self._write_engine.dispose()
         if self._sync_read_engine is not None:
             self._sync_read_engine.dispose()
+        if self._sync_write_engine is not None:
+            self._sync_write_engine.dispose()
+        if self._read_cache is not None:
+            self._read_cache.close()
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncConnection]:
+    async def writing(self) -> AsyncIterator[Writer]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        if self._sync_write_engine is not None:
+            async with begin_inline_write(self._sync_write_engine) as sync_conn:
+                yield sync_conn
+            return
         async with self._write_engine.begin() as conn:
             yield conn
 
@@ -95,7 +114,7 @@ class MetadataStore:
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 
-    async def _ensure_repository(self, conn: AsyncConnection, name: str) -> int:
+    async def _ensure_repository(self, conn: Writer, name: str) -> int:
         await conn.execute(self.insert(repositories).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
         repository_id = await self.repository_id(conn, name)
         assert repository_id is not None
@@ -174,6 +193,9 @@ class MetadataStore:
 
     async def linked_blob(self, repository: str, digest: str) -> BlobRecord | None:
         """The blob if ``repository`` links it, else ``None``."""
+        cache = self._read_cache
+        if cache is not None and (cached := cache.blob(repository, digest)) is not None:
+            return cached
         query = (
             select(blobs.c.size)
             .select_from(
@@ -185,7 +207,12 @@ class MetadataStore:
         )
         async with self.reading() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else BlobRecord(digest, int(row.size))
+        if row is None:
+            return None
+        record = BlobRecord(digest, int(row.size))
+        if cache is not None:
+            cache.keep_blob(repository, digest, record)
+        return record
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         """Remove ``repository``'s link to a blob; False if there was none."""
@@ -305,6 +332,9 @@ class MetadataStore:
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         """A manifest of ``repository`` by digest."""
+        cache = self._read_cache
+        if cache is not None and (cached := cache.manifest(repository, digest)) is not None:
+            return cached
         query = (
             select(manifests)
             .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
@@ -312,10 +342,13 @@ class MetadataStore:
         )
         async with self.reading() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else _manifest_record(row)
+        return self._keep_manifest(repository, digest, row)
 
     async def get_manifest_by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
         """The manifest a tag points at."""
+        cache = self._read_cache
+        if cache is not None and (cached := cache.manifest(repository, tag)) is not None:
+            return cached
         query = (
             select(manifests)
             .select_from(
@@ -328,7 +361,15 @@ class MetadataStore:
         )
         async with self.reading() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else _manifest_record(row)
+        return self._keep_manifest(repository, tag, row)
+
+    def _keep_manifest(self, repository: str, reference: str, row: Any) -> ManifestRecord | None:
+        if row is None:
+            return None
+        record = _manifest_record(row)
+        if self._read_cache is not None:
+            self._read_cache.keep_manifest(repository, reference, record)
+        return record
 
     async def delete_manifest(
         self, repository: str, digest: str, actor: str | None = None, guard: TagGuard | None = None

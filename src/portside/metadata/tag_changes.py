@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.metadata.engines import Writer
 from portside.metadata.tables import tag_history, tags
 
 TagAction = Literal["created", "moved", "deleted", "restored"]
@@ -74,7 +74,7 @@ def check_guard(guard: TagGuard | None, tag: str, change: str) -> None:
         raise TagLocked(tag, rule, change)
 
 
-async def current_digest(conn: AsyncConnection, repository_id: int, tag: str, *, lock: bool) -> str | None:
+async def current_digest(conn: Writer, repository_id: int, tag: str, *, lock: bool) -> str | None:
     """The digest ``tag`` points at now (row-locked on PostgreSQL when ``lock``)."""
     query: Any = select(tags.c.digest).where(tags.c.repository_id == repository_id, tags.c.name == tag)
     if lock:
@@ -84,7 +84,7 @@ async def current_digest(conn: AsyncConnection, repository_id: int, tag: str, *,
 
 
 async def record_tag_change(
-    conn: AsyncConnection,
+    conn: Writer,
     repository_id: int,
     tag: str,
     action: TagAction,
@@ -108,7 +108,7 @@ async def record_tag_change(
 
 
 async def point_tag(
-    conn: AsyncConnection,
+    conn: Writer,
     insert: Callable[[Any], Any],
     repository_id: int,
     tag: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -134,6 +135,21 @@ class Notifier:
                 await self.flush()
         except Exception:
             log.exception("could not queue the %s event of %s", event.action.value, event.repository)
+
+    async def emit_buffered_if_wanted(
+        self, repository: str, action: EventAction, build: Callable[[], RegistryEvent]
+    ) -> None:
+        """:meth:`emit_buffered` of ``build()``, called only if an endpoint subscribed to ``action``.
+
+        Never raises, like :meth:`emit_buffered`.
+        """
+        try:
+            wanted = await self.wants(repository, action)
+        except Exception:
+            log.exception("could not look up the webhook endpoints of %s", repository)
+            return
+        if wanted:
+            await self.emit_buffered(build())
 
     async def flush(self) -> int:
         """Write buffered events to the outbox; how many rows."""

@@ -7,7 +7,6 @@ written while the request runs carries its id.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any
@@ -16,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.api.routes import match_v2_path
 from portside.observability.forwarded import TrustedProxies, forwarded_view
-from portside.observability.logs import ACCESS_LOGGER, REQUEST_ID, request_id_from
+from portside.observability.logs import REQUEST_ID, AccessLog, request_id_from
 from portside.observability.metrics import Metrics
 
 _REQUEST_ID_BYTES = b"x-request-id"
@@ -50,7 +49,7 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.trusted = trusted
-        self.log = logging.getLogger(ACCESS_LOGGER)
+        self.access_log = AccessLog()
         # Which worker answered: the app is built in the worker process.
         self.pid = os.getpid()
 
@@ -95,22 +94,20 @@ class ObservabilityMiddleware:
             route = route_template(scope)
             method = scope["method"]
             self.metrics.observe_request(method, route, state["status"], duration, state["received"], state["sent"])
-            if self.log.isEnabledFor(logging.INFO):
-                fields = {
-                    "method": method,
-                    "route": route,
-                    "path": scope["path"],
-                    "status": state["status"],
-                    "bytes_in": state["received"],
-                    "bytes_out": state["sent"],
-                    "duration_ms": round(duration * 1000, 3),
-                    "client": scope["client"][0] if scope.get("client") else None,
-                    "user": _caller(scope),
-                    "pid": self.pid,
-                }
-                # makeRecord + handle: the same record as log.info(), without the stack walk of findCaller.
-                self.log.handle(
-                    self.log.makeRecord(self.log.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+            if self.access_log.enabled():
+                self.access_log.write(
+                    {
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": state["status"],
+                        "bytes_in": state["received"],
+                        "bytes_out": state["sent"],
+                        "duration_ms": round(duration * 1000, 3),
+                        "client": scope["client"][0] if scope.get("client") else None,
+                        "user": _caller(scope),
+                        "pid": self.pid,
+                    }
                 )
             REQUEST_ID.reset(token)
 

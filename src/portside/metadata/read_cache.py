@@ -1,0 +1,123 @@
+"""An in-process cache of the hottest reads (manifests by tag or digest, blob links), for SQLite.
+
+Every entry is dropped as soon as the database changes. SQLite's ``PRAGMA data_version``, read on
+one connection kept for the purpose, changes whenever any other connection commits: this
+process's own write connections, the other server workers, and CLI commands on the same file.
+Checking it costs microseconds, so a repeated manifest GET or blob HEAD needs no query at all,
+and no reader can see an answer older than the last commit it could have observed. PostgreSQL has
+no such counter; there the store reads the database every time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from sqlalchemy.engine import make_url
+
+from portside.metadata.records import BlobRecord, ManifestRecord
+
+Value = TypeVar("Value")
+
+# Bounds per cache: manifests are small (a few KiB), and a full cache is simply emptied.
+MAX_ENTRIES = 8192
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+class DataVersion:
+    """SQLite's commit counter as seen by one dedicated connection."""
+
+    def __init__(self, database_path: str) -> None:
+        self._path = database_path
+        self._conn: sqlite3.Connection | None = None
+
+    def current(self) -> int:
+        """The counter now; it differs from an earlier value if anyone else committed since."""
+        if self._conn is None:
+            # Opened on first use, after migrations made the file. Autocommit and never in a
+            # transaction, so each PRAGMA sees the latest commit.
+            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class _Entries(Generic[Value]):
+    """A bounded dictionary, emptied when full."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.items: dict[Hashable, Value] = {}
+        self.max_entries = max_entries
+
+    def put(self, key: Hashable, value: Value) -> None:
+        if len(self.items) >= self.max_entries:
+            self.items.clear()
+        self.items[key] = value
+
+
+class ReadCache:
+    """Manifests and blob links read since the database last changed."""
+
+    def __init__(self, version: DataVersion) -> None:
+        self._version = version
+        self._seen: int | None = None
+        self._manifests: _Entries[ManifestRecord] = _Entries(MAX_ENTRIES)
+        self._manifest_bytes = 0
+        self._blobs: _Entries[BlobRecord] = _Entries(MAX_ENTRIES)
+
+    def _fresh(self) -> None:
+        """Drop everything if the database changed since the last look."""
+        current = self._version.current()
+        if current != self._seen:
+            self._seen = current
+            self.clear()
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._manifests.items.clear()
+        self._manifest_bytes = 0
+        self._blobs.items.clear()
+
+    def manifest(self, repository: str, reference: str) -> ManifestRecord | None:
+        """A cached manifest of ``repository`` by tag or digest, if the database has not changed since."""
+        self._fresh()
+        return self._manifests.items.get((repository, reference))
+
+    def keep_manifest(self, repository: str, reference: str, record: ManifestRecord) -> None:
+        """Remember a manifest just read from the database."""
+        if self._manifest_bytes + len(record.content) > MAX_MANIFEST_BYTES:
+            self._manifests.items.clear()
+            self._manifest_bytes = 0
+        if len(self._manifests.items) >= self._manifests.max_entries:
+            self._manifest_bytes = 0
+        self._manifests.put((repository, reference), record)
+        self._manifest_bytes += len(record.content)
+
+    def blob(self, repository: str, digest: str) -> BlobRecord | None:
+        """A cached blob link of ``repository``, if the database has not changed since."""
+        self._fresh()
+        return self._blobs.items.get((repository, digest))
+
+    def keep_blob(self, repository: str, digest: str, record: BlobRecord) -> None:
+        """Remember a blob link just read from the database."""
+        self._blobs.put((repository, digest), record)
+
+    def close(self) -> None:
+        """Release the counter's connection."""
+        self._version.close()
+
+
+def read_cache_for(url: str) -> ReadCache | None:
+    """The hot-read cache for a SQLite file; None for PostgreSQL or an in-memory database."""
+    if not url.startswith("sqlite"):
+        return None
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return None
+    return ReadCache(DataVersion(path))

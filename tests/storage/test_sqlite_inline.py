@@ -1,0 +1,157 @@
+"""SQLite in the event loop's thread: write transactions that wait without blocking, and the hot-read cache."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from portside.metadata import migrate
+from portside.metadata.engines import begin_inline_write, create_sync_write_engine
+from portside.metadata.read_cache import DataVersion, ReadCache, read_cache_for
+from portside.metadata.records import BlobRecord, ManifestRecord
+from portside.metadata.store import MetadataStore
+
+pytestmark = pytest.mark.anyio
+
+
+def _database(tmp_path: Path) -> Path:
+    path = tmp_path / "portside.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE counter (n INTEGER)")
+    connection.execute("INSERT INTO counter VALUES (0)")
+    connection.close()
+    return path
+
+
+def _manifest(content: bytes) -> ManifestRecord:
+    return ManifestRecord(
+        digest="sha256:" + "a" * 64,
+        media_type="application/json",
+        content=content,
+        artifact_type=None,
+        subject_digest=None,
+        annotations={},
+    )
+
+
+async def test_an_inline_write_waits_for_another_writer_while_the_loop_runs_on(tmp_path: Path) -> None:
+    path = _database(tmp_path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    engine = create_sync_write_engine(f"sqlite+aiosqlite:///{path}")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.2)
+        other.execute("UPDATE counter SET n = n + 1")
+        other.execute("COMMIT")
+
+    ticking = asyncio.create_task(ticker())
+    releasing = asyncio.create_task(release_later())
+    started = time.monotonic()
+    async with begin_inline_write(engine) as conn:
+        await conn.execute(text("UPDATE counter SET n = n + 10"))
+    waited = time.monotonic() - started
+    ticking.cancel()
+    await releasing
+    # It waited for the other writer's commit, and the event loop kept running meanwhile.
+    assert waited >= 0.19
+    assert ticks >= 10
+    assert other.execute("SELECT n FROM counter").fetchone()[0] == 11
+    other.close()
+    engine.dispose()
+
+
+async def test_an_inline_write_gives_up_after_its_timeout_with_database_is_locked(tmp_path: Path) -> None:
+    path = _database(tmp_path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    engine = create_sync_write_engine(f"sqlite+aiosqlite:///{path}")
+    with pytest.raises(OperationalError, match="database is locked"):
+        async with begin_inline_write(engine, timeout_seconds=0.1) as conn:
+            await conn.execute(text("UPDATE counter SET n = 1"))
+    other.execute("ROLLBACK")
+    other.close()
+    engine.dispose()
+
+
+async def test_an_inline_write_rolls_back_when_its_block_raises(tmp_path: Path) -> None:
+    path = _database(tmp_path)
+    engine = create_sync_write_engine(f"sqlite+aiosqlite:///{path}")
+    with pytest.raises(RuntimeError):
+        async with begin_inline_write(engine) as conn:
+            await conn.execute(text("UPDATE counter SET n = 99"))
+            raise RuntimeError("boom")
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT n FROM counter").fetchone()[0] == 0
+    reader.close()
+    engine.dispose()
+
+
+def test_the_read_cache_forgets_everything_when_another_connection_commits(tmp_path: Path) -> None:
+    path = _database(tmp_path)
+    cache = ReadCache(DataVersion(str(path)))
+    assert cache.manifest("acme/app", "latest") is None
+    cache.keep_manifest("acme/app", "latest", _manifest(b"{}"))
+    cache.keep_blob("acme/app", "sha256:" + "b" * 64, BlobRecord("sha256:" + "b" * 64, 3))
+    assert cache.manifest("acme/app", "latest") == _manifest(b"{}")
+    assert cache.blob("acme/app", "sha256:" + "b" * 64) == BlobRecord("sha256:" + "b" * 64, 3)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("UPDATE counter SET n = 1")
+    writer.close()
+    assert cache.manifest("acme/app", "latest") is None
+    assert cache.blob("acme/app", "sha256:" + "b" * 64) is None
+    cache.close()
+
+
+def test_the_read_cache_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("portside.metadata.read_cache.MAX_MANIFEST_BYTES", 10)
+    cache = ReadCache(DataVersion(str(_database(tmp_path))))
+    cache.manifest("acme/app", "one")
+    cache.keep_manifest("acme/app", "one", _manifest(b"123456"))
+    cache.keep_manifest("acme/app", "two", _manifest(b"123456"))
+    # Over the byte bound: the first entry made room for the second.
+    assert cache.manifest("acme/app", "one") is None
+    assert cache.manifest("acme/app", "two") is not None
+    cache.close()
+
+
+def test_only_a_sqlite_file_gets_a_read_cache(tmp_path: Path) -> None:
+    assert read_cache_for("postgresql+asyncpg://u@127.0.0.1/db") is None
+    assert read_cache_for("sqlite+aiosqlite:///:memory:") is None
+    cache = read_cache_for(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert cache is not None
+    cache.close()
+
+
+async def test_a_tag_moved_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}"
+    await migrate.upgrade(url)
+    reader, writer = MetadataStore(url), MetadataStore(url)
+    first, second = b'{"schemaVersion":2,"n":1}', b'{"schemaVersion":2,"n":2}'
+    try:
+        for content in (first, second):
+            digest = "sha256:" + hashlib.sha256(content).hexdigest()
+            manifest = ManifestRecord(digest, "application/json", content, None, None, {})
+            await writer.put_manifest("acme/app", manifest, [], tag="latest")
+            # The reader store caches what it read; the other store's commit must still show.
+            record = await reader.get_manifest_by_tag("acme/app", "latest")
+            assert record is not None and record.content == content
+            assert (await reader.get_manifest_by_tag("acme/app", "latest")) == record
+    finally:
+        await reader.close()
+        await writer.close()
