@@ -197,9 +197,13 @@ async def measure(args: argparse.Namespace) -> None:
                 assert put.status == 201, (put.status, bytes(put.body))
             tags_full = {**_scope("GET", "/v2/bench/seed/tags/list", []), "state": state}
 
+            slowest: list[float] = []
+
             async def many(scope: dict[str, Any], count: int, status: int) -> None:
                 for _ in range(count):
+                    started = time.perf_counter()
                     answer = await call(app, scope)
+                    slowest.append(time.perf_counter() - started)
                     assert answer.status == status, (answer.status, bytes(answer.body))
 
             image_counter = [0]
@@ -221,6 +225,7 @@ async def measure(args: argparse.Namespace) -> None:
                 if args.profile and name != args.profile:
                     continue
                 await run(max(count // 10, 1))  # warm up
+                slowest.clear()
                 profiler = cProfile.Profile() if args.profile else None
                 started_cpu, started_wall = time.process_time(), time.perf_counter()
                 if profiler:
@@ -230,7 +235,12 @@ async def measure(args: argparse.Namespace) -> None:
                     profiler.disable()
                 cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started_wall
                 per_cpu, per_wall = cpu / count * 1e6, wall / count * 1e6
-                print(f"{name:14} {count:6} x  {per_cpu:9.0f} us CPU/{unit}  {per_wall:9.0f} us wall/{unit}")
+                tail = ""
+                if slowest:
+                    ordered = sorted(slowest)
+                    p99, worst = ordered[int(len(ordered) * 0.99)] * 1e6, ordered[-1] * 1e6
+                    tail = f"  p99 {p99:7.0f} us  max {worst:7.0f} us"
+                print(f"{name:14} {count:6} x  {per_cpu:9.0f} us CPU/{unit}  {per_wall:9.0f} us wall/{unit}{tail}")
                 if profiler:
                     stats = pstats.Stats(profiler)
                     stats.sort_stats(args.sort).print_stats(args.top)

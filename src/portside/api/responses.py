@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from portside.oci.errors import RegistryError
 
@@ -43,3 +46,31 @@ def head_response(status: int, headers: dict[str, str], length: int, media_type:
     )
     response.headers["Content-Type"] = media_type
     return response
+
+
+PATHSEND = "http.response.pathsend"
+
+
+class BlobFileResponse(Response):
+    """A whole blob from a local file: the server sends the file itself where it can (ASGI pathsend).
+
+    Granian reads and writes the file in its own threads, with no bytes passing through Python;
+    other servers get the same bytes streamed from ``chunks``.
+    """
+
+    def __init__(self, path: Path, headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> None:
+        super().__init__(None, status_code=200, headers=dict(headers), media_type="application/octet-stream")
+        self.path = path
+        self.chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the headers, then the file."""
+        if PATHSEND not in scope.get("extensions", {}):
+            streamed = StreamingResponse(
+                self.chunks, status_code=200, headers=dict(self.headers), media_type="application/octet-stream"
+            )
+            await streamed(scope, receive, send)
+            return
+        await self.chunks.aclose()  # type: ignore[attr-defined]
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": PATHSEND, "path": str(self.path)})

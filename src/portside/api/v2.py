@@ -14,6 +14,7 @@ from portside.api.access import Access, client_address, enforce
 from portside.api.events import manifest_event, pull_event
 from portside.api.responses import (
     API_VERSION_HEADER,
+    BlobFileResponse,
     empty_response,
     error_response,
     head_response,
@@ -294,6 +295,8 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
     if request.method == "HEAD":
         return head_response(status, headers, length, "application/octet-stream")
     headers["Content-Length"] = str(length)
+    if byte_range is None and content.path is not None:
+        return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, registry.blobs.stream(digest, None))
     return StreamingResponse(
         registry.blobs.stream(digest, byte_range),
         status_code=status,

@@ -41,7 +41,7 @@ class AuditStore:
             }
             for e in events
         ]
-        async with self._store.writing() as conn:
+        async with self._store.writing_in_background() as conn:
             await conn.execute(audit_events.insert(), rows)
 
     async def query_events(

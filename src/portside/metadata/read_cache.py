@@ -23,6 +23,8 @@ Value = TypeVar("Value")
 # Bounds per cache: manifests are small (a few KiB), and a full cache is simply emptied.
 MAX_ENTRIES = 8192
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+# Complete tags lists of this many repositories (each at most the tags of one repository).
+MAX_TAG_LISTS = 256
 
 
 class DataVersion:
@@ -70,6 +72,7 @@ class ReadCache:
         self._manifests: _Entries[ManifestRecord] = _Entries(MAX_ENTRIES)
         self._manifest_bytes = 0
         self._blobs: _Entries[BlobRecord] = _Entries(MAX_ENTRIES)
+        self._tag_names: _Entries[list[str]] = _Entries(MAX_TAG_LISTS)
 
     def _fresh(self) -> None:
         """Drop everything if the database changed since the last look."""
@@ -83,6 +86,7 @@ class ReadCache:
         self._manifests.items.clear()
         self._manifest_bytes = 0
         self._blobs.items.clear()
+        self._tag_names.items.clear()
 
     def manifest(self, repository: str, reference: str) -> ManifestRecord | None:
         """A cached manifest of ``repository`` by tag or digest, if the database has not changed since."""
@@ -107,6 +111,15 @@ class ReadCache:
     def keep_blob(self, repository: str, digest: str, record: BlobRecord) -> None:
         """Remember a blob link just read from the database."""
         self._blobs.put((repository, digest), record)
+
+    def tag_names(self, repository: str) -> list[str] | None:
+        """A cached complete tags list of ``repository`` in lexical order, if the database has not changed since."""
+        self._fresh()
+        return self._tag_names.items.get(repository)
+
+    def keep_tag_names(self, repository: str, names: list[str]) -> None:
+        """Remember a complete tags list just read from the database."""
+        self._tag_names.put(repository, names)
 
     def close(self) -> None:
         """Release the counter's connection."""

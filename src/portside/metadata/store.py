@@ -88,6 +88,16 @@ class MetadataStore:
             yield conn
 
     @asynccontextmanager
+    async def writing_in_background(self) -> AsyncIterator[Writer]:
+        """A write transaction whose statements run off the event loop (aiosqlite's thread on SQLite).
+
+        For large batches written by background flushers (the audit log): each statement costs
+        more this way, but a batch of hundreds of rows does not hold up the requests being served.
+        """
+        async with self._write_engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def reading(self) -> AsyncIterator[Reader]:
         """A connection for reads: ``await conn.execute(query)`` returns a buffered result."""
         if self._sync_read_engine is not None:
@@ -496,6 +506,21 @@ class MetadataStore:
         """One trivial query: raises if the database cannot be reached (readiness probes)."""
         async with self._write_engine.connect() as conn:
             await conn.execute(select(1))
+
+    @property
+    def caches_tag_names(self) -> bool:
+        """Whether :meth:`tag_names` answers from memory until the database changes (SQLite)."""
+        return self._read_cache is not None
+
+    async def tag_names(self, repository: str) -> list[str] | None:
+        """All of a repository's tag names in lexical order (cached); ``None`` if the repository is unknown."""
+        cache = self._read_cache
+        if cache is not None and (cached := cache.tag_names(repository)) is not None:
+            return cached
+        names = await self.list_tags(repository, None, None)
+        if cache is not None and names is not None:
+            cache.keep_tag_names(repository, names)
+        return names
 
     async def blob_totals(self) -> tuple[int, int]:
         """How many blobs are stored and their total size in bytes (one aggregate query)."""

@@ -36,6 +36,13 @@ def route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def _caller(scope: Scope) -> str | None:
     access = scope.get("state", {}).get("access")
     actor = getattr(access, "actor", None)
@@ -83,6 +90,9 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", []), (_REQUEST_ID_BYTES, header_value)]
             elif message["type"] == "http.response.body":
                 state["sent"] += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":
+                # The server sends the file itself: count what the headers announced.
+                state["sent"] += _file_size(message["path"])
             await send(message)
 
         self.metrics.in_progress.inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from portside.metadata.records import Visibility
@@ -38,6 +39,15 @@ class ListingService:
 
     async def tags(self, repository: str, limit: int | None, last: str | None) -> Page:
         """A page of ``repository``'s tags; ``NAME_UNKNOWN`` if there is no such repository."""
+        if self._store.caches_tag_names:
+            # The whole list is kept in memory until the database changes: a page is a slice of it.
+            every = await self._store.tag_names(repository)
+            if every is None:
+                raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
+            if limit == 0:
+                return Page([], None, 0)
+            start = 0 if last is None else bisect.bisect_right(every, last)
+            return _page(every[start:] if limit is None else every[start : start + limit + 1], limit)
         if limit == 0:
             if not await self._store.repository_exists(repository):
                 raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
