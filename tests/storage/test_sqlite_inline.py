@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from portside.metadata import migrate
 from portside.metadata.engines import begin_inline_write, create_sync_write_engine
-from portside.metadata.read_cache import DataVersion, ReadCache, read_cache_for
+from portside.metadata.read_cache import ChangeStamp, DataVersion, ReadCache, read_cache_for
 from portside.metadata.records import BlobRecord, ManifestRecord
 from portside.metadata.store import MetadataStore
 
@@ -102,9 +102,27 @@ async def test_an_inline_write_rolls_back_when_its_block_raises(tmp_path: Path) 
     engine.dispose()
 
 
-def test_the_read_cache_forgets_everything_when_another_connection_commits(tmp_path: Path) -> None:
+def _cache(path: Path) -> ReadCache:
+    return ReadCache(ChangeStamp(f"{path}-changes"), DataVersion(str(path)))
+
+
+def test_the_read_cache_forgets_everything_when_another_process_renews_the_stamp(tmp_path: Path) -> None:
     path = _database(tmp_path)
-    cache = ReadCache(DataVersion(str(path)))
+    cache, other = _cache(path), ChangeStamp(f"{path}-changes")
+    # As the store uses it: a lookup that misses, then the answer from the database kept.
+    assert cache.tag_names("acme/app") is None
+    cache.keep_tag_names("acme/app", ["a", "b"])
+    assert cache.tag_names("acme/app") == ["a", "b"]
+    other.renew()
+    assert cache.tag_names("acme/app") is None
+    other.close()
+    cache.close()
+
+
+def test_the_read_cache_sees_a_commit_that_bypassed_portside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("portside.metadata.read_cache.EXTERNAL_CHECK_SECONDS", 0.0)
+    path = _database(tmp_path)
+    cache = _cache(path)
     assert cache.manifest("acme/app", "latest") is None
     cache.keep_manifest("acme/app", "latest", _manifest(b"{}"))
     cache.keep_blob("acme/app", "sha256:" + "b" * 64, BlobRecord("sha256:" + "b" * 64, 3))
@@ -120,7 +138,7 @@ def test_the_read_cache_forgets_everything_when_another_connection_commits(tmp_p
 
 def test_the_read_cache_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("portside.metadata.read_cache.MAX_MANIFEST_BYTES", 10)
-    cache = ReadCache(DataVersion(str(_database(tmp_path))))
+    cache = _cache(_database(tmp_path))
     cache.manifest("acme/app", "one")
     cache.keep_manifest("acme/app", "one", _manifest(b"123456"))
     cache.keep_manifest("acme/app", "two", _manifest(b"123456"))

@@ -1,16 +1,27 @@
-"""An in-process cache of the hottest reads (manifests by tag or digest, blob links), for SQLite.
+"""An in-process cache of the hottest reads (manifests, blob links, tags lists), for SQLite.
 
-Every entry is dropped as soon as the database changes. SQLite's ``PRAGMA data_version``, read on
-one connection kept for the purpose, changes whenever any other connection commits: this
-process's own write connections, the other server workers, and CLI commands on the same file.
-Checking it costs microseconds, so a repeated manifest GET or blob HEAD needs no query at all,
-and no reader can see an answer older than the last commit it could have observed. PostgreSQL has
-no such counter; there the store reads the database every time.
+Every entry is dropped as soon as the database changes:
+
+- Every write transaction Portside commits (any worker, any CLI command on the same data dir)
+  then stores a new random stamp in a small shared file next to the database (:class:`ChangeStamp`),
+  before the request that wrote answers. Each lookup compares the mapped stamp with the one it
+  last saw, which costs a memory read, so a repeated manifest GET or blob HEAD needs no query at
+  all and no reader can see an answer older than a write that was acknowledged before it asked.
+- Writers that bypass Portside (someone editing the file with ``sqlite3``) are caught by SQLite's
+  ``PRAGMA data_version``, which changes whenever another connection commits; it is read at most
+  every ``EXTERNAL_CHECK_SECONDS`` because it takes the file's shared-memory locks.
+
+PostgreSQL nodes are separate machines with no shared file; there the store reads the database
+every time.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import sqlite3
+import struct
+import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -25,6 +36,46 @@ MAX_ENTRIES = 8192
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # Complete tags lists of this many repositories (each at most the tags of one repository).
 MAX_TAG_LISTS = 256
+# How stale the cache may be after a write that bypassed Portside.
+EXTERNAL_CHECK_SECONDS = 0.1
+_STAMP = struct.Struct("<Q")
+
+
+class ChangeStamp:
+    """Eight bytes in a file shared by every process using one database, rewritten after each commit.
+
+    A new stamp is random rather than an increment: two processes writing at once cannot both
+    write a value some reader has already seen.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._map: mmap.mmap | None = None
+
+    def _mapping(self) -> mmap.mmap:
+        if self._map is None:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if os.fstat(fd).st_size < _STAMP.size:
+                    os.ftruncate(fd, _STAMP.size)
+                self._map = mmap.mmap(fd, _STAMP.size)
+            finally:
+                os.close(fd)
+        return self._map
+
+    def current(self) -> int:
+        """The stamp now."""
+        return int(_STAMP.unpack_from(self._mapping(), 0)[0])
+
+    def renew(self) -> None:
+        """Store a new stamp: every process's cache drops what it holds at its next lookup."""
+        _STAMP.pack_into(self._mapping(), 0, int.from_bytes(os.urandom(_STAMP.size), "little"))
+
+    def close(self) -> None:
+        """Unmap the file."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 class DataVersion:
@@ -66,9 +117,12 @@ class _Entries(Generic[Value]):
 class ReadCache:
     """Manifests and blob links read since the database last changed."""
 
-    def __init__(self, version: DataVersion) -> None:
+    def __init__(self, stamp: ChangeStamp, version: DataVersion) -> None:
+        self._stamp = stamp
         self._version = version
-        self._seen: int | None = None
+        self._seen_stamp: int | None = None
+        self._seen_version: int | None = None
+        self._version_due = 0.0
         self._manifests: _Entries[ManifestRecord] = _Entries(MAX_ENTRIES)
         self._manifest_bytes = 0
         self._blobs: _Entries[BlobRecord] = _Entries(MAX_ENTRIES)
@@ -76,10 +130,21 @@ class ReadCache:
 
     def _fresh(self) -> None:
         """Drop everything if the database changed since the last look."""
-        current = self._version.current()
-        if current != self._seen:
-            self._seen = current
+        stamp = self._stamp.current()
+        if stamp != self._seen_stamp:
+            self._seen_stamp = stamp
             self.clear()
+        now = time.monotonic()
+        if now >= self._version_due:
+            self._version_due = now + EXTERNAL_CHECK_SECONDS
+            version = self._version.current()
+            if version != self._seen_version:
+                self._seen_version = version
+                self.clear()
+
+    def note_commit(self) -> None:
+        """Called after this process committed a write: tell every process, this one included."""
+        self._stamp.renew()
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -122,7 +187,8 @@ class ReadCache:
         self._tag_names.put(repository, names)
 
     def close(self) -> None:
-        """Release the counter's connection."""
+        """Release the stamp's mapping and the counter's connection."""
+        self._stamp.close()
         self._version.close()
 
 
@@ -133,4 +199,4 @@ def read_cache_for(url: str) -> ReadCache | None:
     path = make_url(url).database
     if not path or path == ":memory:":
         return None
-    return ReadCache(DataVersion(path))
+    return ReadCache(ChangeStamp(f"{path}-changes"), DataVersion(path))

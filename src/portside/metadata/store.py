@@ -83,9 +83,14 @@ class MetadataStore:
         if self._sync_write_engine is not None:
             async with begin_inline_write(self._sync_write_engine) as sync_conn:
                 yield sync_conn
+            self._committed()
             return
         async with self._write_engine.begin() as conn:
             yield conn
+
+    def _committed(self) -> None:
+        if self._read_cache is not None:
+            self._read_cache.note_commit()
 
     @asynccontextmanager
     async def writing_in_background(self) -> AsyncIterator[Writer]:
@@ -96,6 +101,7 @@ class MetadataStore:
         """
         async with self._write_engine.begin() as conn:
             yield conn
+        self._committed()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Reader]:
