@@ -55,12 +55,17 @@ def request_target(url: str) -> str:
 
 
 class Connection:
-    """One persistent HTTP/1.1 connection to ``host:port``; not thread-safe (one per thread or process)."""
+    """One persistent HTTP/1.1 connection to ``host:port``; not thread-safe (one per thread or process).
 
-    def __init__(self, host: str, port: int, timeout: float = 120.0) -> None:
+    ``headers`` go with every request (an ``Authorization`` header, for token-auth runs).
+    """
+
+    def __init__(self, host: str, port: int, timeout: float = 120.0, headers: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        # Encoded once here, not per request.
+        self._fixed_lines = [f"{name}: {value}".encode("latin-1") for name, value in (headers or {}).items()]
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._scratch = bytearray(SCRATCH_BYTES)
@@ -134,7 +139,7 @@ class Connection:
     ) -> Response:
         sock = self._sock or self._connect()
         size = 0 if body is None else len(body)
-        lines = [f"{method} {target} HTTP/1.1".encode(), b"Host: " + self._host_header]
+        lines = [f"{method} {target} HTTP/1.1".encode(), b"Host: " + self._host_header, *self._fixed_lines]
         has_length = False
         for name, value in (headers or {}).items():
             has_length = has_length or name.lower() == "content-length"

@@ -3,8 +3,9 @@
     python -m bench.run [--quick] [--rounds N] [--scenarios a,b] [--output docs/performance.md]
 
 Both servers start on loopback ephemeral ports with fresh data directories and stay up for
-the whole run; setup data is created through the API before anything is timed; then each
-round runs every scenario against Portside, then Distribution. The Markdown table is
+the whole run (a second pair, requiring bearer tokens, when token-auth scenarios are chosen);
+setup data is created through the API before anything is timed; then each round runs every
+scenario against Portside, then Distribution. The Markdown table is
 printed, written into ``--output`` (between the bench markers, if the file has them) and
 everything measured is saved as JSON under ``bench/results/``.
 """
@@ -33,8 +34,20 @@ import psutil
 from bench import report
 from bench.loadgen import wrk_available
 from bench.monitor import foreign_load
-from bench.scenarios import SCENARIOS, Bench, Scenario, Sizes, Target, scenario_by_key, setup
+from bench.scenarios import (
+    AUTH_NONE,
+    AUTH_TOKEN,
+    SCENARIOS,
+    Bench,
+    Scenario,
+    Sizes,
+    Target,
+    bench_repositories,
+    scenario_by_key,
+    setup,
+)
 from bench.servers import DISTRIBUTION, PORTSIDE, Server, ServerError, version_of
+from bench.tokens import TokenKey
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RUN_TIMEOUT = 900  # seconds for one scenario run, whatever happens inside it
@@ -237,15 +250,25 @@ def describe(record: report.RunRecord, scenario: Scenario) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenarios = select_scenarios(args.scenarios)
-    if any(s.key == "manifest_get" for s in scenarios) and not wrk_available():
-        raise SystemExit("wrk is not installed (apt-get install -y wrk), or leave out the manifest_get scenario")
+    if any(s.uses_wrk for s in scenarios) and not wrk_available():
+        raise SystemExit("wrk is not installed (apt-get install -y wrk), or leave out the manifest_get scenarios")
     sizes = Sizes.quick() if args.quick else Sizes()
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGTERM, _on_term)
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="portside-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    servers = [Server(PORTSIDE, workdir / PORTSIDE, workers=args.workers), Server(DISTRIBUTION, workdir / DISTRIBUTION)]
+    # One pair of servers per auth mode the chosen scenarios use; the token pair trusts one fresh key.
+    modes = [mode for mode in (AUTH_NONE, AUTH_TOKEN) if any(s.auth == mode for s in scenarios)]
+    pairs: dict[str, list[Server]] = {}
+    for mode in modes:
+        key = TokenKey.generate() if mode == AUTH_TOKEN else None
+        suffix = "" if mode == AUTH_NONE else f"-{mode}"
+        pairs[mode] = [
+            Server(PORTSIDE, workdir / f"{PORTSIDE}{suffix}", workers=args.workers, token_key=key),
+            Server(DISTRIBUTION, workdir / f"{DISTRIBUTION}{suffix}", token_key=key),
+        ]
+    servers = [server for pair in pairs.values() for server in pair]
 
     def stop_servers() -> None:
         for server in servers:
@@ -261,24 +284,26 @@ def main(argv: list[str] | None = None) -> int:
     records: list[report.RunRecord] = []
     started = time.monotonic()
     try:
-        targets = []
-        for server in servers:
-            log(f"starting {server.name}")
-            server.start()
-            log(f"{server.name} pid {server.pid} on 127.0.0.1:{server.port}, data in {server.data_dir}")
-            targets.append(Target(server))
+        targets: dict[str, list[Target]] = {}
+        for mode, pair in pairs.items():
+            for server in pair:
+                log(f"starting {server.label}")
+                server.start()
+                log(f"{server.label} pid {server.pid} on 127.0.0.1:{server.port}, data in {server.data_dir}")
+                targets.setdefault(mode, []).append(Target(server, repositories=bench_repositories(sizes)))
         bench = Bench(sizes)
-        needs = {need for scenario in scenarios for need in scenario.needs}
-        for target in targets:
-            log(f"setup on {target.name}: {', '.join(sorted(needs))}")
-            signal.alarm(SETUP_TIMEOUT)
-            try:
-                setup(bench, target, needs, functools.partial(log_for, target.name))
-            finally:
-                signal.alarm(0)
+        for mode, pair_targets in targets.items():
+            needs = {need for scenario in scenarios if scenario.auth == mode for need in scenario.needs}
+            for target in pair_targets:
+                log(f"setup on {target.server.label}: {', '.join(sorted(needs))}")
+                signal.alarm(SETUP_TIMEOUT)
+                try:
+                    setup(bench, target, needs, functools.partial(log_for, target.server.label))
+                finally:
+                    signal.alarm(0)
         for round_no in range(args.rounds):
             for scenario in scenarios:
-                for target in targets:
+                for target in targets[scenario.auth]:
                     record = measure_quietly(scenario, bench, target, round_no, servers, args)
                     records.append(record)
                     log(
@@ -309,7 +334,13 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
             "elapsed_seconds": elapsed,
             "scenarios": [
-                {"key": s.key, "title": s.label(sizes), "description": s.description, "metrics": s.metrics}
+                {
+                    "key": s.key,
+                    "title": s.label(sizes),
+                    "auth": s.auth,
+                    "description": s.description,
+                    "metrics": s.metrics,
+                }
                 for s in scenarios
             ],
             "runs": records,

@@ -55,6 +55,10 @@ REPO_TAGS = "bench/tags"
 SMALL_REPO = "bench/small-{}"
 CATALOG_REPO = "catalog/repo-{:05d}"
 
+#: ``Scenario.auth`` values: open servers, or servers that require a bearer token on every request.
+AUTH_NONE = "none"
+AUTH_TOKEN = "token"
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -119,21 +123,50 @@ class Measurement:
     other_cpu: float = 0.0
 
 
+def bench_repositories(sizes: Sizes) -> tuple[str, ...]:
+    """Every repository setup and the scenarios use, bar the catalog's many: what a setup token lists."""
+    return (
+        REPO_SEED,
+        REPO_MONO,
+        REPO_CHUNKED,
+        REPO_PULL,
+        REPO_MANIFEST,
+        REPO_TAGS,
+        *(SMALL_REPO.format(i) for i in range(sizes.small_workers)),
+    )
+
+
 @dataclass
 class Target:
-    """A running server and what setup left for the scenarios (digests, images)."""
+    """A running server and what setup left for the scenarios (digests, images).
+
+    ``repositories`` is what a connection's token covers when the caller names none (token auth only).
+    """
 
     server: Server
     state: dict[str, Any] = field(default_factory=dict)
+    repositories: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """``portside`` or ``distribution``."""
         return self.server.name
 
-    def connect(self, timeout: float = 120.0) -> Connection:
-        """A new keep-alive connection, already open (``GET /v2/``), so timing never includes the handshake."""
-        conn = Connection("127.0.0.1", self.server.port, timeout=timeout)
+    def auth_headers(self, repositories: Iterable[str]) -> dict[str, str]:
+        """The ``Authorization`` header for ``repositories`` if the server wants a token, else nothing."""
+        return self.server.auth_headers(repositories)
+
+    def connect(self, timeout: float = 120.0, repositories: Iterable[str] | None = None) -> Connection:
+        """A new keep-alive connection, already open (``GET /v2/``), so timing never includes the handshake.
+
+        On a token-auth server every request carries a token for ``repositories`` (default: all
+        of :attr:`repositories` and the catalog), as a client holds one token per repository it works on.
+        """
+        if repositories is None:
+            headers = self.server.auth_headers(self.repositories, catalog=True)
+        else:
+            headers = self.server.auth_headers(repositories)
+        conn = Connection("127.0.0.1", self.server.port, timeout=timeout, headers=headers)
         expect(conn.request("GET", "/v2/"), 200, "GET /v2/")
         return conn
 
@@ -246,6 +279,9 @@ class Scenario:
     description = ""
     needs: tuple[str, ...] = ()
     metrics: tuple[MetricSpec, ...] = ()
+    #: Which servers it runs against: ``AUTH_NONE`` (open) or ``AUTH_TOKEN``.
+    auth = AUTH_NONE
+    uses_wrk = False
 
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         """Run once against ``target``."""
@@ -294,7 +330,7 @@ class PushMonolithic(Scenario):
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         digest = bench.fresh_big_blob()
         size = len(bench.big)
-        conn = target.connect()
+        conn = target.connect(repositories=[REPO_MONO])
         with Window(target) as window:
             push_blob(conn, REPO_MONO, bench.big, digest)
         head = conn.request("HEAD", f"/v2/{REPO_MONO}/blobs/{digest}")
@@ -314,7 +350,7 @@ class PushChunked(Scenario):
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         digest = bench.fresh_big_blob()
         size = len(bench.big)
-        conn = target.connect()
+        conn = target.connect(repositories=[REPO_CHUNKED])
         with Window(target) as window:
             patches = push_blob_chunked(conn, REPO_CHUNKED, bench.big, digest, bench.sizes.chunk)
         head = conn.request("HEAD", f"/v2/{REPO_CHUNKED}/blobs/{digest}")
@@ -347,7 +383,7 @@ class PullBlob(Scenario):
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         digest: str = target.state["big_digest"]
         size: int = target.state["big_size"]
-        conn = target.connect()
+        conn = target.connect(repositories=[REPO_PULL])
         # Untimed first: check the bytes, and bring the blob into the page cache (the VM's proactive
         # reclaim evicts idle pages, and a cold read measures the virtual disk, not the server).
         _verify_pull(conn, REPO_PULL, digest, size)
@@ -374,7 +410,7 @@ class PullParallel(Scenario):
     metrics = (THROUGHPUT,)
 
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
-        with target.connect() as conn:  # untimed: check every blob and warm the page cache
+        with target.connect(repositories=[REPO_PULL]) as conn:  # untimed: check every blob, warm the page cache
             for digest in target.state["parallel_digests"]:
                 _verify_pull(conn, REPO_PULL, digest, bench.sizes.parallel_blob)
         return combine([self._once(bench, target) for _ in range(bench.sizes.pull_repeats)])
@@ -385,7 +421,7 @@ class PullParallel(Scenario):
         size = bench.sizes.parallel_blob
 
         def prepare(index: int) -> Connection:
-            return target.connect()
+            return target.connect(repositories=[REPO_PULL])
 
         def work(index: int, conn: Connection) -> dict[str, Any]:
             response = conn.request("GET", f"/v2/{REPO_PULL}/blobs/{digests[index]}", discard=True)
@@ -434,10 +470,12 @@ class ManifestGet(Scenario):
     description = "wrk, 2 threads, 64 connections, GET /manifests/<tag> with the Accept header containerd sends."
     needs = ("image",)
     metrics = (RPS, P50, P99)
+    uses_wrk = True
 
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         url = f"http://127.0.0.1:{target.server.port}/v2/{REPO_MANIFEST}/manifests/latest"
-        wrk = WrkRun(url, "GET", {"Accept": MANIFEST_ACCEPT}, bench.sizes.concurrency, bench.sizes.duration)
+        headers = {"Accept": MANIFEST_ACCEPT, **target.auth_headers([REPO_MANIFEST])}
+        wrk = WrkRun(url, "GET", headers, bench.sizes.concurrency, bench.sizes.duration)
         with Window(target) as window:
             result = wrk.run()
         return _load_measurement(window, result)
@@ -480,7 +518,7 @@ class BlobHead(_ClosedLoopScenario):
 
     def target_path(self, target: Target) -> tuple[str, dict[str, str]]:
         image: Image = target.state["image"]
-        return f"/v2/{REPO_MANIFEST}/blobs/{image.layers[0].digest}", {}
+        return f"/v2/{REPO_MANIFEST}/blobs/{image.layers[0].digest}", target.auth_headers([REPO_MANIFEST])
 
 
 class ManifestGetPython(_ClosedLoopScenario):
@@ -491,7 +529,10 @@ class ManifestGetPython(_ClosedLoopScenario):
     metrics = (RPS, P50, P99)
 
     def target_path(self, target: Target) -> tuple[str, dict[str, str]]:
-        return f"/v2/{REPO_MANIFEST}/manifests/latest", {"Accept": MANIFEST_ACCEPT}
+        return f"/v2/{REPO_MANIFEST}/manifests/latest", {
+            "Accept": MANIFEST_ACCEPT,
+            **target.auth_headers([REPO_MANIFEST]),
+        }
 
 
 # Many small images
@@ -517,7 +558,8 @@ class SmallImages(Scenario):
         shares = [images[w :: sizes.small_workers] for w in range(sizes.small_workers)]
 
         def prepare(index: int) -> Connection:
-            return target.connect()
+            # One token per worker, for its own repository, as each pushing client would hold.
+            return target.connect(repositories=[SMALL_REPO.format(index)])
 
         def work(index: int, conn: Connection) -> dict[str, Any]:
             for number, image in enumerate(shares[index]):
@@ -531,7 +573,8 @@ class SmallImages(Scenario):
         finally:
             job.close()
         pushed = sum(r.payload["images"] for r in run.results)
-        with target.connect() as conn:  # spot check: the last image of worker 0 resolves to its digest
+        # Spot check: the last image of worker 0 resolves to its digest.
+        with target.connect(repositories=[SMALL_REPO.format(0)]) as conn:
             last = len(shares[0]) - 1
             response = conn.request(
                 "HEAD", f"/v2/{SMALL_REPO.format(0)}/manifests/r{round_no}-{last}", {"Accept": MANIFEST_ACCEPT}
@@ -667,6 +710,34 @@ class CatalogFull(_ListingScenario):
         return "/v2/_catalog"
 
 
+class WithToken(Scenario):
+    """Another scenario, run against the second pair of servers, which require a bearer token.
+
+    The scenario's code is the same; its connections, ``wrk`` script and load workers carry an
+    ``Authorization: Bearer`` header because the target's server has a token key.
+    """
+
+    auth = AUTH_TOKEN
+
+    def __init__(self, base: Scenario) -> None:
+        self.base = base
+        self.key = f"{base.key}_token"
+        self.title = f"{base.title} (token auth)"
+        self.description = (
+            f"{base.description} Token auth: every request carries a bearer token (ES256) for the repositories "
+            "it works on."
+        )
+        self.needs = base.needs
+        self.metrics = base.metrics
+        self.uses_wrk = base.uses_wrk
+
+    def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
+        """The base scenario's run, against a token-auth target."""
+        if not target.server.token_key:
+            raise ValueError(f"{self.key} needs a server with token auth")
+        return self.base.run(bench, target, round_no)
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     PushMonolithic(),
     PushChunked(),
@@ -680,6 +751,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     TagsPaginated(),
     CatalogPaginated(),
     CatalogFull(),
+    # Issue #7: the hot paths again with token auth, on servers of their own.
+    WithToken(ManifestGet()),
+    WithToken(BlobHead()),
+    WithToken(SmallImages()),
+    WithToken(PullBlob()),
 )
 
 
