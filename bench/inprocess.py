@@ -21,7 +21,7 @@ import os
 import pstats
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class Answer:
         self.headers: dict[bytes, bytes] = {}
         self.body = bytearray()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             self.headers = dict(message.get("headers", []))
@@ -94,11 +94,11 @@ async def call(app: Starlette, scope: dict[str, Any], body: bytes = b"") -> Answ
 async def running(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     """The app with its lifespan started; yields the lifespan state."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    replies: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     state: dict[str, Any] = {}
     await queue.put({"type": "lifespan.startup"})
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         await replies.put(message)
 
     task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, queue.get, send))
