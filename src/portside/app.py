@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -77,6 +78,10 @@ def build_app(settings: Settings) -> Starlette:
         async def record(job: str, started: datetime, finished: datetime, outcome: str) -> None:
             await registry.store.record_job_run(job, node, started, finished, outcome)
 
+        # Everything built so far lives as long as the worker: keep it out of the collector's
+        # full passes, which otherwise walk it all and stall every request in flight meanwhile.
+        gc.collect()
+        gc.freeze()
         background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
         # Last-pulled times (for retention) are buffered per process and written every few seconds.
