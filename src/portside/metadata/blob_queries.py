@@ -18,7 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from portside.metadata.tables import blobs, repositories, repository_blobs, uploads
 
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# Each dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update`` and ``excluded``.
+_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 # Repositories
 
