@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.account_errors import Conflict
@@ -43,6 +43,12 @@ def in_namespace(namespace: str) -> Any:
     """A WHERE clause for the repositories of ``namespace``."""
     prefix = f"{namespace}/"
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
+
+
+# Built once (with a bind parameter), not per call: every blob push looks its namespace's quota up.
+_QUOTA_LIMIT: Any = select(namespace_quotas.c.limit_bytes).where(
+    namespace_quotas.c.namespace == bindparam("p_namespace")
+)
 
 
 def _rule(row: Any) -> ImmutableRule:
@@ -197,11 +203,7 @@ class LifecycleStore:
     async def quota_limit(self, namespace: str) -> int | None:
         """The namespace's own quota in bytes, or None."""
         async with self._store.reading() as conn:
-            value = (
-                await conn.execute(
-                    select(namespace_quotas.c.limit_bytes).where(namespace_quotas.c.namespace == namespace)
-                )
-            ).scalar_one_or_none()
+            value = (await conn.execute(_QUOTA_LIMIT, {"p_namespace": namespace})).scalar_one_or_none()
         return None if value is None else int(value)
 
     async def list_quotas(self) -> list[tuple[str, int]]:
