@@ -62,6 +62,16 @@ class QuotaCheck:
         self._limit: int | None = None
         self._limit_known = False
 
+    @property
+    def namespace(self) -> str:
+        """The namespace whose quota this checks."""
+        return self._namespace
+
+    def knowing(self, own_limit: int | None) -> None:
+        """Take the namespace's own limit (None: it has none) as read in the same lookup as something else."""
+        self._limit, _ = self._quotas.effective_limit(own_limit)
+        self._limit_known = True
+
     async def check(self, adding: int, digest: str | None = None) -> None:
         """As :meth:`QuotaService.check`, for this request's repository."""
         if adding <= 0:
@@ -86,7 +96,10 @@ class QuotaService:
 
     async def limit_for(self, namespace: str) -> tuple[int | None, Literal["namespace", "default"] | None]:
         """The namespace's limit and where it comes from (its own quota, else the default)."""
-        own = await self._store.quota_limit(namespace)
+        return self.effective_limit(await self._store.quota_limit(namespace))
+
+    def effective_limit(self, own: int | None) -> tuple[int | None, Literal["namespace", "default"] | None]:
+        """The limit that applies, given a namespace's own (or None), and where it comes from."""
         if own is not None:
             return own, "namespace"
         if self.default_limit is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from portside.metadata.tables import blobs, repositories, repository_blobs, uploads
+from portside.metadata.tables import blobs, namespace_quotas, repositories, repository_blobs, uploads
 
 # Each dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update`` and ``excluded``.
 _INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -93,6 +93,15 @@ CREATE_UPLOAD: Any = uploads.insert().values(
     updated_at=bindparam("p_now"),
 )
 GET_UPLOAD: Any = select(uploads).where(uploads.c.id == bindparam("p_id"))
+# The session and its namespace's own quota (NULL without one) in one lookup: an upload's PATCH or
+# PUT needs both, and a read transaction costs more than the statement.
+GET_UPLOAD_WITH_QUOTA: Any = select(
+    uploads,
+    select(namespace_quotas.c.limit_bytes)
+    .where(namespace_quotas.c.namespace == bindparam("p_namespace"))
+    .scalar_subquery()
+    .label("quota_limit"),
+).where(uploads.c.id == bindparam("p_id"))
 TOUCH_UPLOAD: Any = update(uploads).where(uploads.c.id == bindparam("p_id")).values(updated_at=bindparam("p_now"))
 DELETE_UPLOAD: Any = delete(uploads).where(uploads.c.id == bindparam("p_id"))
 IDLE_UPLOADS: Any = select(uploads.c.id).where(uploads.c.updated_at < bindparam("p_before"))

@@ -33,6 +33,15 @@ class UploadSessionStore:
             return None
         return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at))
 
+    async def get_with_quota(self, upload_id: str, namespace: str) -> tuple[UploadRecord | None, int | None]:
+        """An upload session by id, and ``namespace``'s own quota in bytes (None without one or without the session)."""
+        async with self._store.reading() as conn:
+            row = (await conn.execute(q.GET_UPLOAD_WITH_QUOTA, {"p_id": upload_id, "p_namespace": namespace})).first()
+        if row is None:
+            return None, None
+        record = UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at))
+        return record, None if row.quota_limit is None else int(row.quota_limit)
+
     async def touch(self, upload_id: str) -> None:
         """Mark an upload as active now (it expires counting from its last activity)."""
         async with self._store.writing() as conn:

@@ -83,9 +83,12 @@ class UploadService:
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
         return UploadStatus(upload_id, repository, 0)
 
-    async def status(self, repository: str, upload_id: str) -> UploadStatus:
-        """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's."""
-        await self._session(repository, upload_id)
+    async def status(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadStatus:
+        """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's.
+
+        With ``quota``, the namespace's limit is read in the same lookup as the session, for it.
+        """
+        await self._session(repository, upload_id, quota)
         size = await self._storage.stat(upload_key(upload_id))
         if size is None:
             # A session acknowledged just before a crash: its (still empty) file was not yet on disk.
@@ -93,10 +96,15 @@ class UploadService:
             size = 0
         return UploadStatus(upload_id, repository, size)
 
-    async def _session(self, repository: str, upload_id: str) -> None:
+    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> None:
         if not _UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        record = await self._sessions.get(upload_id)
+        if quota is None:
+            record = await self._sessions.get(upload_id)
+        else:
+            record, own_limit = await self._sessions.get_with_quota(upload_id, quota.namespace)
+            if record is not None:
+                quota.knowing(own_limit)
         if record is None or record.repository != repository:
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
 
@@ -109,11 +117,10 @@ class UploadService:
         content_length: int | None,
     ) -> UploadStatus:
         """Append one chunk. With ``Content-Range`` it must start where the upload ends (else 416)."""
-        current = await self.status(repository, upload_id)
+        quota = self._quota(repository)
+        current = await self.status(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
-        await self._check_quota(
-            self._quota(repository), None if content_length is None else current.size + content_length
-        )
+        await self._check_quota(quota, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
         await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
@@ -175,8 +182,8 @@ class UploadService:
         content_length: int | None,
     ) -> int:
         """Take an optional last chunk, verify the digest, and commit the blob. Returns its size."""
-        current = await self.status(repository, upload_id)
         quota = self._quota(repository)
+        current = await self.status(repository, upload_id, quota)
         if chunks is not None and (content_length is None or content_length > 0):
             self._check_range(current, content_range, content_length)
             if content_length is not None:
