@@ -50,6 +50,39 @@ class QuotaInfo:
         return None if self.limit_bytes is None else max(0, self.limit_bytes - self.used_bytes)
 
 
+class QuotaCheck:
+    """One request's quota checks (an upload checks before and after its bytes): one limit lookup.
+
+    Usage is read afresh by every check: it is what concurrent pushes change.
+    """
+
+    def __init__(self, quotas: QuotaService, repository: str) -> None:
+        self._quotas = quotas
+        self._namespace = namespace_of(repository)
+        self._limit: int | None = None
+        self._limit_known = False
+
+    @property
+    def namespace(self) -> str:
+        """The namespace whose quota this checks."""
+        return self._namespace
+
+    def knowing(self, own_limit: int | None) -> None:
+        """Take the namespace's own limit (None: it has none) as read in the same lookup as something else."""
+        self._limit, _ = self._quotas.effective_limit(own_limit)
+        self._limit_known = True
+
+    async def check(self, adding: int, digest: str | None = None) -> None:
+        """As :meth:`QuotaService.check`, for this request's repository."""
+        if adding <= 0:
+            return
+        if not self._limit_known:
+            self._limit, _ = await self._quotas.limit_for(self._namespace)
+            self._limit_known = True
+        if self._limit is not None:
+            await self._quotas.check_within(self._namespace, self._limit, adding, digest)
+
+
 class QuotaService:
     """Quota checks on the push path, and quota management."""
 
@@ -63,7 +96,10 @@ class QuotaService:
 
     async def limit_for(self, namespace: str) -> tuple[int | None, Literal["namespace", "default"] | None]:
         """The namespace's limit and where it comes from (its own quota, else the default)."""
-        own = await self._store.quota_limit(namespace)
+        return self.effective_limit(await self._store.quota_limit(namespace))
+
+    def effective_limit(self, own: int | None) -> tuple[int | None, Literal["namespace", "default"] | None]:
+        """The limit that applies, given a namespace's own (or None), and where it comes from."""
         if own is not None:
             return own, "namespace"
         if self.default_limit is not None:
@@ -75,12 +111,14 @@ class QuotaService:
 
         With ``digest``, content the namespace already holds adds nothing and always passes.
         """
-        if adding <= 0:
-            return
-        namespace = namespace_of(repository)
-        limit, _ = await self.limit_for(namespace)
-        if limit is None:
-            return
+        await self.for_request(repository).check(adding, digest)
+
+    def for_request(self, repository: str) -> QuotaCheck:
+        """Checks for one request into ``repository`` that read the namespace's limit at most once."""
+        return QuotaCheck(self, repository)
+
+    async def check_within(self, namespace: str, limit: int, adding: int, digest: str | None) -> None:
+        """Refuse ``adding`` (more than 0) bytes that would take ``namespace`` over ``limit``."""
         if digest is not None and await self._store.namespace_holds(namespace, digest):
             return
         used = await self._store.namespace_usage(namespace)

@@ -20,11 +20,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from portside.metadata.blob_queries import TOUCH_BLOB
 from portside.metadata.engines import Writer
 from portside.metadata.records import Reference
-from portside.metadata.tables import blobs, manifests, repository_blobs
+from portside.metadata.tables import manifests, repository_blobs
 
 
 class BlobVanished(Exception):
@@ -45,7 +46,7 @@ class ReferencesVanished(Exception):
 
 async def reclaim_blob_row(conn: Writer, digest: str, now: datetime) -> None:
     """Claim an existing blob row again right before linking it; ``BlobVanished`` if it is gone."""
-    result = await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=now))
+    result = await conn.execute(TOUCH_BLOB, {"p_digest": digest, "p_now": now})
     if not result.rowcount:
         raise BlobVanished(digest)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Integer, String, and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.account_errors import Conflict
@@ -43,6 +43,55 @@ def in_namespace(namespace: str) -> Any:
     """A WHERE clause for the repositories of ``namespace``."""
     prefix = f"{namespace}/"
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
+
+
+# Built once (with a bind parameter), not per call: every blob push looks its namespace's quota up.
+_QUOTA_LIMIT: Any = select(namespace_quotas.c.limit_bytes).where(
+    namespace_quotas.c.namespace == bindparam("p_namespace")
+)
+
+
+# in_namespace with bind parameters, for the statements a quota check runs, built once.
+_IN_NAMESPACE: Any = or_(
+    repositories.c.name == bindparam("p_namespace", type_=String),
+    func.substr(repositories.c.name, 1, bindparam("p_prefix_length", type_=Integer))
+    == bindparam("p_prefix", type_=String),
+)
+
+
+def _namespace_parameters(namespace: str) -> dict[str, Any]:
+    prefix = f"{namespace}/"
+    return {"p_namespace": namespace, "p_prefix": prefix, "p_prefix_length": len(prefix)}
+
+
+_NAMESPACE_BLOB_BYTES: Any = select(func.coalesce(func.sum(blobs.c.size), 0)).where(
+    blobs.c.digest.in_(
+        select(repository_blobs.c.digest)
+        .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
+        .where(_IN_NAMESPACE)
+        .distinct()
+    )
+)
+_PER_MANIFEST: Any = (
+    select(func.max(manifests.c.size).label("size"))
+    .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+    .where(_IN_NAMESPACE)
+    .group_by(manifests.c.digest)
+    .subquery()
+)
+_NAMESPACE_MANIFEST_BYTES: Any = select(func.coalesce(func.sum(_PER_MANIFEST.c.size), 0))
+_NAMESPACE_LINKS_BLOB: Any = (
+    select(repository_blobs.c.digest)
+    .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
+    .where(_IN_NAMESPACE, repository_blobs.c.digest == bindparam("p_digest"))
+    .limit(1)
+)
+_NAMESPACE_HOLDS_MANIFEST: Any = (
+    select(manifests.c.digest)
+    .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+    .where(_IN_NAMESPACE, manifests.c.digest == bindparam("p_digest"))
+    .limit(1)
+)
 
 
 def _rule(row: Any) -> ImmutableRule:
@@ -197,11 +246,7 @@ class LifecycleStore:
     async def quota_limit(self, namespace: str) -> int | None:
         """The namespace's own quota in bytes, or None."""
         async with self._store.reading() as conn:
-            value = (
-                await conn.execute(
-                    select(namespace_quotas.c.limit_bytes).where(namespace_quotas.c.namespace == namespace)
-                )
-            ).scalar_one_or_none()
+            value = (await conn.execute(_QUOTA_LIMIT, {"p_namespace": namespace})).scalar_one_or_none()
         return None if value is None else int(value)
 
     async def list_quotas(self) -> list[tuple[str, int]]:
@@ -229,44 +274,19 @@ class LifecycleStore:
 
     async def namespace_usage(self, namespace: str) -> int:
         """Bytes the namespace uses: each distinct blob and manifest of its repositories counted once."""
-        blob_digests = (
-            select(repository_blobs.c.digest)
-            .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
-            .where(in_namespace(namespace))
-            .distinct()
-        )
-        blob_bytes = select(func.coalesce(func.sum(blobs.c.size), 0)).where(blobs.c.digest.in_(blob_digests))
-        per_manifest = (
-            select(func.max(manifests.c.size).label("size"))
-            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-            .where(in_namespace(namespace))
-            .group_by(manifests.c.digest)
-            .subquery()
-        )
-        manifest_bytes = select(func.coalesce(func.sum(per_manifest.c.size), 0))
+        parameters = _namespace_parameters(namespace)
         async with self._store.reading() as conn:
-            used_by_blobs = int((await conn.execute(blob_bytes)).scalar_one())
-            used_by_manifests = int((await conn.execute(manifest_bytes)).scalar_one())
+            used_by_blobs = int((await conn.execute(_NAMESPACE_BLOB_BYTES, parameters)).scalar_one())
+            used_by_manifests = int((await conn.execute(_NAMESPACE_MANIFEST_BYTES, parameters)).scalar_one())
         return used_by_blobs + used_by_manifests
 
     async def namespace_holds(self, namespace: str, digest: str) -> bool:
         """True if a repository of the namespace links the blob or holds the manifest (already counted)."""
-        linked = (
-            select(repository_blobs.c.digest)
-            .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
-            .where(in_namespace(namespace), repository_blobs.c.digest == digest)
-            .limit(1)
-        )
-        held = (
-            select(manifests.c.digest)
-            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-            .where(in_namespace(namespace), manifests.c.digest == digest)
-            .limit(1)
-        )
+        parameters = {**_namespace_parameters(namespace), "p_digest": digest}
         async with self._store.reading() as conn:
-            if (await conn.execute(linked)).first() is not None:
+            if (await conn.execute(_NAMESPACE_LINKS_BLOB, parameters)).first() is not None:
                 return True
-            return (await conn.execute(held)).first() is not None
+            return (await conn.execute(_NAMESPACE_HOLDS_MANIFEST, parameters)).first() is not None
 
     # Repositories
 

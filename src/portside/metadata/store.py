@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portside.metadata import blob_queries as q
 from portside.metadata.engines import Reader as Reader
 from portside.metadata.engines import (
     SyncReader,
@@ -126,12 +127,20 @@ class MetadataStore:
 
     async def repository_id(self, conn: Reader, name: str) -> int | None:
         """The id of a repository, or ``None``."""
-        result = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
+        result = await conn.execute(q.REPOSITORY_ID, {"p_name": name})
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 
     async def _ensure_repository(self, conn: Writer, name: str) -> int:
-        await conn.execute(self.insert(repositories).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
+        if self.dialect == "sqlite":
+            # BEGIN IMMEDIATE holds the write lock: nobody can create or delete the repository
+            # between a lookup and an insert, and it nearly always exists already (one statement).
+            repository_id = await self.repository_id(conn, name)
+            if repository_id is not None:
+                return repository_id
+        # On PostgreSQL the insert comes first: it waits for a concurrent delete of the row and
+        # then creates it afresh, where a lookup first would hand back an id about to vanish.
+        await conn.execute(q.CREATE_REPOSITORY[self.dialect], {"p_name": name, "p_now": utcnow()})
         repository_id = await self.repository_id(conn, name)
         assert repository_id is not None
         return repository_id
@@ -163,19 +172,14 @@ class MetadataStore:
         now = utcnow()
         async with self.writing() as conn:
             if finished_upload is not None:
-                await conn.execute(delete(uploads).where(uploads.c.id == finished_upload))
+                await conn.execute(q.DELETE_UPLOAD, {"p_id": finished_upload})
             repository_id = await self._ensure_repository(conn, repository)
             # The blob was claimed (claim_blob) before its bytes were put in place; if its row is
             # gone now, garbage collection took it and its bytes: refuse rather than link to nothing.
             await reclaim_blob_row(conn, digest, now)
             # A fresh link (or a renewed one) is spared by garbage collection for the grace period.
             await conn.execute(
-                self.insert(repository_blobs)
-                .values(repository_id=repository_id, digest=digest, created_at=now)
-                .on_conflict_do_update(
-                    index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
-                    set_={"created_at": now},
-                )
+                q.LINK_BLOB[self.dialect], {"p_repository_id": repository_id, "p_digest": digest, "p_now": now}
             )
 
     async def claim_blob(self, digest: str, size: int) -> None:
@@ -186,25 +190,21 @@ class MetadataStore:
         """
         now = utcnow()
         async with self.writing() as conn:
-            await conn.execute(
-                self.insert(blobs)
-                .values(digest=digest, size=size, created_at=now, touched_at=now)
-                .on_conflict_do_update(index_elements=[blobs.c.digest], set_={"touched_at": now})
-            )
+            await conn.execute(q.CLAIM_BLOB[self.dialect], {"p_digest": digest, "p_size": size, "p_now": now})
 
     async def claim_existing_blob(self, digest: str) -> BlobRecord | None:
         """Renew an existing blob's row (for a mount); ``None`` if there is none (not mountable)."""
         async with self.writing() as conn:
-            result = await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=utcnow()))
+            result = await conn.execute(q.TOUCH_BLOB, {"p_digest": digest, "p_now": utcnow()})
             if not result.rowcount:
                 return None
-            size = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).scalar_one()
+            size = (await conn.execute(q.BLOB_SIZE, {"p_digest": digest})).scalar_one()
         return BlobRecord(digest, int(size))
 
     async def blob_known(self, digest: str) -> BlobRecord | None:
         """The blob if any repository committed it (for deduplication, never for reads)."""
         async with self.reading() as conn:
-            row = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).first()
+            row = (await conn.execute(q.BLOB_SIZE, {"p_digest": digest})).first()
         return None if row is None else BlobRecord(digest, int(row.size))
 
     async def linked_blob(self, repository: str, digest: str) -> BlobRecord | None:
@@ -212,17 +212,8 @@ class MetadataStore:
         cache = self._read_cache
         if cache is not None and (cached := cache.blob(repository, digest)) is not None:
             return cached
-        query = (
-            select(blobs.c.size)
-            .select_from(
-                repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id).join(
-                    blobs, blobs.c.digest == repository_blobs.c.digest
-                )
-            )
-            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
-        )
         async with self.reading() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(q.LINKED_BLOB_SIZE, {"p_repository": repository, "p_digest": digest})).first()
         if row is None:
             return None
         record = BlobRecord(digest, int(row.size))
@@ -236,11 +227,7 @@ class MetadataStore:
             repository_id = await self.repository_id(conn, repository)
             if repository_id is None:
                 return False
-            result = await conn.execute(
-                delete(repository_blobs).where(
-                    repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest
-                )
-            )
+            result = await conn.execute(q.UNLINK_BLOB, {"p_repository_id": repository_id, "p_digest": digest})
             return bool(result.rowcount)
 
     # Manifests and tags

@@ -27,7 +27,7 @@ from portside.storage.paths import (
 )
 
 if TYPE_CHECKING:
-    from portside.lifecycle.quotas import QuotaService
+    from portside.lifecycle.quotas import QuotaCheck, QuotaService
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -64,10 +64,15 @@ class UploadService:
         self._hashes = RunningHashes()
         self._quotas = quotas
 
-    async def _check_quota(self, repository: str, size: int | None, digest: Digest | None = None) -> None:
+    def _quota(self, repository: str) -> QuotaCheck | None:
+        """One request's quota checks (they read the namespace's limit once); None without quotas."""
+        return None if self._quotas is None else self._quotas.for_request(repository)
+
+    @staticmethod
+    async def _check_quota(quota: QuotaCheck | None, size: int | None, digest: Digest | None = None) -> None:
         """Refuse bytes that would take the namespace over its quota, before they are stored."""
-        if self._quotas is not None and size is not None:
-            await self._quotas.check(repository, size, None if digest is None else str(digest))
+        if quota is not None and size is not None:
+            await quota.check(size, None if digest is None else str(digest))
 
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload session."""
@@ -78,9 +83,12 @@ class UploadService:
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
         return UploadStatus(upload_id, repository, 0)
 
-    async def status(self, repository: str, upload_id: str) -> UploadStatus:
-        """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's."""
-        await self._session(repository, upload_id)
+    async def status(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadStatus:
+        """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's.
+
+        With ``quota``, the namespace's limit is read in the same lookup as the session, for it.
+        """
+        await self._session(repository, upload_id, quota)
         size = await self._storage.stat(upload_key(upload_id))
         if size is None:
             # A session acknowledged just before a crash: its (still empty) file was not yet on disk.
@@ -88,10 +96,15 @@ class UploadService:
             size = 0
         return UploadStatus(upload_id, repository, size)
 
-    async def _session(self, repository: str, upload_id: str) -> None:
+    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> None:
         if not _UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        record = await self._sessions.get(upload_id)
+        if quota is None:
+            record = await self._sessions.get(upload_id)
+        else:
+            record, own_limit = await self._sessions.get_with_quota(upload_id, quota.namespace)
+            if record is not None:
+                quota.knowing(own_limit)
         if record is None or record.repository != repository:
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
 
@@ -104,9 +117,10 @@ class UploadService:
         content_length: int | None,
     ) -> UploadStatus:
         """Append one chunk. With ``Content-Range`` it must start where the upload ends (else 416)."""
-        current = await self.status(repository, upload_id)
+        quota = self._quota(repository)
+        current = await self.status(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
-        await self._check_quota(repository, None if content_length is None else current.size + content_length)
+        await self._check_quota(quota, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
         await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
@@ -168,17 +182,20 @@ class UploadService:
         content_length: int | None,
     ) -> int:
         """Take an optional last chunk, verify the digest, and commit the blob. Returns its size."""
-        current = await self.status(repository, upload_id)
+        quota = self._quota(repository)
+        current = await self.status(repository, upload_id, quota)
         if chunks is not None and (content_length is None or content_length > 0):
             self._check_range(current, content_range, content_length)
             if content_length is not None:
-                await self._check_quota(repository, current.size + content_length, digest)
+                await self._check_quota(quota, current.size + content_length, digest)
             size = await self._write(current, chunks)
             current = UploadStatus(upload_id, repository, size)
-        await self._commit(current, digest)
+        await self._commit(current, digest, quota=quota)
         return current.size
 
-    async def _commit(self, current: UploadStatus, digest: Digest, key: str | None = None) -> None:
+    async def _commit(
+        self, current: UploadStatus, digest: Digest, key: str | None = None, *, quota: QuotaCheck | None
+    ) -> None:
         session = key is None
         key = key or upload_key(current.id)
         state = self._hashes.take(current.id)
@@ -195,7 +212,7 @@ class UploadService:
                 {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
         # The last check, with the size known: a refused blob is not committed (its session stays).
-        await self._check_quota(current.repository, current.size, digest)
+        await self._check_quota(quota, current.size, digest)
         # Claim the row, then put the bytes in place, then link (the GC protocol, docs/lifecycle.md).
         await self._store.claim_blob(str(digest), current.size)
         await self._storage.commit(key, blob_key(digest))
@@ -210,7 +227,8 @@ class UploadService:
         self, repository: str, digest: Digest, chunks: AsyncIterable[bytes], content_length: int | None = None
     ) -> int:
         """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
-        await self._check_quota(repository, content_length, digest)
+        quota = self._quota(repository)
+        await self._check_quota(quota, content_length, digest)
         nonce = uuid.uuid4().hex
         key = temporary_upload_key(time.time(), nonce)
         await self._storage.create(key, durable=False)
@@ -218,7 +236,7 @@ class UploadService:
         current = UploadStatus(nonce, repository, 0)
         try:
             size = await self._write(current, chunks, key)
-            await self._commit(UploadStatus(nonce, repository, size), digest, key)
+            await self._commit(UploadStatus(nonce, repository, size), digest, key, quota=quota)
         except BaseException:
             self._hashes.discard(nonce)
             await self._storage.delete(key)
@@ -245,7 +263,7 @@ class UploadService:
         if record is None or await self._storage.stat(blob_key(digest)) is None:
             return None
         # Mounting into another namespace adds the blob to its usage: no way around the quota.
-        await self._check_quota(repository, record.size, digest)
+        await self._check_quota(self._quota(repository), record.size, digest)
         try:
             await self._store.link_blob(repository, str(digest), record.size)
         except BlobVanished:
