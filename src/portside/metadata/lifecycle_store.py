@@ -129,7 +129,7 @@ class LifecycleStore:
             if present.first() is None:
                 raise RestoreRefused(f"the manifest {digest} of {repository} no longer exists; it cannot be restored")
             return await point_tag(
-                conn, self._store.insert, repository_id, tag, digest, actor=actor, guard=guard, at=now, restoring=True
+                conn, self._store.dialect, repository_id, tag, digest, actor=actor, guard=guard, at=now, restoring=True
             )
 
     # Immutable rules
