@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.account_errors import Conflict
@@ -54,6 +54,19 @@ def _rule(row: Any) -> ImmutableRule:
         created_by=row.created_by,
         created_at=as_utc(row.created_at),
     )
+
+
+# Read on every tagged push and tag delete: built once (building a statement costs more than running it).
+_RULES_FOR = (
+    select(immutable_rules)
+    .where(
+        or_(
+            and_(immutable_rules.c.scope_kind == "repository", immutable_rules.c.scope == bindparam("repository")),
+            and_(immutable_rules.c.scope_kind == "namespace", immutable_rules.c.scope == bindparam("namespace")),
+        )
+    )
+    .order_by(immutable_rules.c.id)
+)
 
 
 class LifecycleStore:
@@ -146,21 +159,9 @@ class LifecycleStore:
 
     async def rules_for(self, repository: str) -> list[ImmutableRule]:
         """The rules that apply to ``repository``: its own and its namespace's, in id order."""
-        query = (
-            select(immutable_rules)
-            .where(
-                or_(
-                    and_(immutable_rules.c.scope_kind == "repository", immutable_rules.c.scope == repository),
-                    and_(
-                        immutable_rules.c.scope_kind == "namespace",
-                        immutable_rules.c.scope == namespace_of(repository),
-                    ),
-                )
-            )
-            .order_by(immutable_rules.c.id)
-        )
         async with self._store.reading() as conn:
-            return [_rule(row) for row in (await conn.execute(query)).all()]
+            result = await conn.execute(_RULES_FOR, {"repository": repository, "namespace": namespace_of(repository)})
+            return [_rule(row) for row in result.all()]
 
     async def get_rule(self, rule_id: int) -> ImmutableRule | None:
         """A rule by id."""
