@@ -132,9 +132,12 @@ _FILL_FACETS = search_facets.insert().from_select(
 
 
 def _document_upsert(dialect: str) -> Any:
-    tag_words = select(func.aggregate_strings(tags.c.name, " ")).where(tags.c.repository_id == _RID).scalar_subquery()
+    # aggregate_strings renders its separator into the SQL at every execution; the dialect's own
+    # function (the one aggregate_strings compiles to) takes it as an ordinary bound parameter.
+    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
+    tag_words = select(aggregate(tags.c.name, " ", type_=Text)).where(tags.c.repository_id == _RID).scalar_subquery()
     facet_words = (
-        select(func.aggregate_strings(search_facets.c.key + " " + search_facets.c.value, "\n"))
+        select(aggregate(search_facets.c.key + " " + search_facets.c.value, "\n", type_=Text))
         .where(search_facets.c.repository_id == _RID)
         .scalar_subquery()
     )

@@ -239,7 +239,7 @@ class MetadataStore:
             # One statement for both kinds (an unknown repository simply holds nothing).
             async with self.reading() as conn:
                 result = await conn.execute(
-                    _PRESENT_REFERENCES,
+                    _PRESENT_REFERENCES[(bool(blob_digests), bool(manifest_digests))],
                     {"repository": repository, "blob_digests": blob_digests, "manifest_digests": manifest_digests},
                 )
                 present = {(str(row.kind), str(row.digest)) for row in result}
@@ -500,20 +500,28 @@ _REPOSITORY_ID = select(repositories.c.id).where(repositories.c.name == bindpara
 _RID = bindparam("rid", type_=Integer)
 _DIGEST = bindparam("digest", type_=manifests.c.digest.type)
 _TAG = bindparam("tag", type_=tags.c.name.type)
-_PRESENT_REFERENCES = union_all(
+_PRESENT_LINKS = (
     select(literal("blob").label("kind"), repository_blobs.c.digest.label("digest"))
     .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
     .where(
         repositories.c.name == bindparam("repository"),
         repository_blobs.c.digest.in_(bindparam("blob_digests", expanding=True)),
-    ),
+    )
+)
+_PRESENT_MANIFESTS = (
     select(literal("manifest").label("kind"), manifests.c.digest.label("digest"))
     .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
     .where(
         repositories.c.name == bindparam("repository"),
         manifests.c.digest.in_(bindparam("manifest_digests", expanding=True)),
-    ),
+    )
 )
+# By (any blobs wanted, any manifests wanted): an empty IN list costs more to expand than a query to skip.
+_PRESENT_REFERENCES = {
+    (True, False): _PRESENT_LINKS,
+    (False, True): _PRESENT_MANIFESTS,
+    (True, True): union_all(_PRESENT_LINKS, _PRESENT_MANIFESTS),
+}
 _MANIFEST_BY_DIGEST = (
     select(manifests)
     .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
