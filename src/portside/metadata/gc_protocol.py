@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portside.metadata.blob_queries import TOUCH_BLOB
 from portside.metadata.engines import Writer
@@ -63,21 +62,32 @@ async def lock_references(conn: Writer, repository_id: int, references: Iterable
     manifest_digests = sorted({r.digest for r in wanted if r.kind == "manifest"})
     present: set[tuple[str, str]] = set()
     if blob_digests:
-        query: Any = (
-            select(repository_blobs.c.digest)
-            .where(repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest.in_(blob_digests))
-            .order_by(repository_blobs.c.digest)
-            .with_for_update(read=True)
-        )
-        present |= {("blob", str(d)) for d in (await conn.execute(query)).scalars()}
+        found = await conn.execute(_LOCK_LINKS, {"rid": repository_id, "digests": blob_digests})
+        present |= {("blob", str(d)) for d in found.scalars()}
     if manifest_digests:
-        query = (
-            select(manifests.c.digest)
-            .where(manifests.c.repository_id == repository_id, manifests.c.digest.in_(manifest_digests))
-            .order_by(manifests.c.digest)
-            .with_for_update(read=True)
-        )
-        present |= {("manifest", str(d)) for d in (await conn.execute(query)).scalars()}
+        found = await conn.execute(_LOCK_MANIFESTS, {"rid": repository_id, "digests": manifest_digests})
+        present |= {("manifest", str(d)) for d in found.scalars()}
     missing = [r for r in wanted if (r.kind, r.digest) not in present]
     if missing:
         raise ReferencesVanished(missing)
+
+
+# lock_references' statements, built once (a manifest push runs them; building costs more than running).
+_LOCK_LINKS = (
+    select(repository_blobs.c.digest)
+    .where(
+        repository_blobs.c.repository_id == bindparam("rid"),
+        repository_blobs.c.digest.in_(bindparam("digests", expanding=True)),
+    )
+    .order_by(repository_blobs.c.digest)
+    .with_for_update(read=True)
+)
+_LOCK_MANIFESTS = (
+    select(manifests.c.digest)
+    .where(
+        manifests.c.repository_id == bindparam("rid"),
+        manifests.c.digest.in_(bindparam("digests", expanding=True)),
+    )
+    .order_by(manifests.c.digest)
+    .with_for_update(read=True)
+)

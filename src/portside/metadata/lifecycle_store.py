@@ -105,6 +105,19 @@ def _rule(row: Any) -> ImmutableRule:
     )
 
 
+# Read on every tagged push and tag delete: built once (building a statement costs more than running it).
+_RULES_FOR = (
+    select(immutable_rules)
+    .where(
+        or_(
+            and_(immutable_rules.c.scope_kind == "repository", immutable_rules.c.scope == bindparam("repository")),
+            and_(immutable_rules.c.scope_kind == "namespace", immutable_rules.c.scope == bindparam("namespace")),
+        )
+    )
+    .order_by(immutable_rules.c.id)
+)
+
+
 class LifecycleStore:
     """SQL for tag history, immutable rules, quotas and repository deletes."""
 
@@ -178,7 +191,7 @@ class LifecycleStore:
             if present.first() is None:
                 raise RestoreRefused(f"the manifest {digest} of {repository} no longer exists; it cannot be restored")
             return await point_tag(
-                conn, self._store.insert, repository_id, tag, digest, actor=actor, guard=guard, at=now, restoring=True
+                conn, self._store.dialect, repository_id, tag, digest, actor=actor, guard=guard, at=now, restoring=True
             )
 
     # Immutable rules
@@ -195,21 +208,9 @@ class LifecycleStore:
 
     async def rules_for(self, repository: str) -> list[ImmutableRule]:
         """The rules that apply to ``repository``: its own and its namespace's, in id order."""
-        query = (
-            select(immutable_rules)
-            .where(
-                or_(
-                    and_(immutable_rules.c.scope_kind == "repository", immutable_rules.c.scope == repository),
-                    and_(
-                        immutable_rules.c.scope_kind == "namespace",
-                        immutable_rules.c.scope == namespace_of(repository),
-                    ),
-                )
-            )
-            .order_by(immutable_rules.c.id)
-        )
         async with self._store.reading() as conn:
-            return [_rule(row) for row in (await conn.execute(query)).all()]
+            result = await conn.execute(_RULES_FOR, {"repository": repository, "namespace": namespace_of(repository)})
+            return [_rule(row) for row in result.all()]
 
     async def get_rule(self, rule_id: int) -> ImmutableRule | None:
         """A rule by id."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
+    bindparam,
     case,
     column,
     delete,
@@ -74,29 +75,14 @@ def _namespace_condition(namespace: str) -> Any:
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
 
 
-async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushed_at: datetime | None = None) -> None:
-    """Rebuild one repository's search document and live facets from what the database holds now.
+# The statements of refresh_document, built once (building costs far more than running them):
+# the repository's id is the bound parameter ``rid`` in each.
+_RID = bindparam("rid", type_=Integer)
 
-    With ``pushed_at``, also note it as the repository's last push (in the same statement).
-    """
-    # The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
-    columns = (repositories.c.name, repositories.c.description, repositories.c.readme)
-    if pushed_at is not None:
-        statement: Any = (
-            update(repositories)
-            .where(repositories.c.id == repository_id)
-            .values(last_pushed_at=pushed_at)
-            .returning(*columns)
-        )
-    else:
-        statement = select(*columns).where(repositories.c.id == repository_id).with_for_update()
-    repo = (await conn.execute(statement)).first()
-    if repo is None:
-        return
-    # Facets of the live content: tagged manifests and the children of tagged indexes. The rest
-    # is done by the database (no rows travel), in as few statements as possible: on SQLite each
-    # statement is a hop to the writer thread.
-    tagged = select(tags.c.digest.label("digest")).where(tags.c.repository_id == repository_id)
+
+def _live_digests() -> Any:
+    """The digests of a repository's live content: its tagged manifests and the children of tagged indexes."""
+    tagged = select(tags.c.digest.label("digest")).where(tags.c.repository_id == _RID)
     children = (
         select(manifest_references.c.target_digest.label("digest"))
         .select_from(
@@ -108,55 +94,109 @@ async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushe
                 ),
             )
         )
-        .where(manifest_references.c.repository_id == repository_id, manifest_references.c.kind == "manifest")
+        .where(manifest_references.c.repository_id == _RID, manifest_references.c.kind == "manifest")
     )
-    live = union(tagged, children).subquery()
-    await conn.execute(delete(search_facets).where(search_facets.c.repository_id == repository_id))
-    await conn.execute(
-        search_facets.insert().from_select(
-            ["repository_id", "kind", "key", "value"],
-            select(
-                literal(repository_id, Integer),
-                manifest_facets.c.kind,
-                func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
-                func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
-            )
-            .where(
-                manifest_facets.c.repository_id == repository_id,
-                manifest_facets.c.manifest_digest.in_(select(live.c.digest)),
-            )
-            .distinct(),
-        )
+    return union(tagged, children).subquery()
+
+
+_COLUMNS = (repositories.c.name, repositories.c.description, repositories.c.readme)
+# The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
+_NOTE_PUSH_AND_LOCK = (
+    update(repositories)
+    .where(repositories.c.id == _RID)
+    .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
+    .returning(*_COLUMNS)
+)
+_LOCK = select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update()
+_NOTE_PUSH = (
+    update(repositories)
+    .where(repositories.c.id == _RID)
+    .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
+)
+_CLEAR_FACETS = delete(search_facets).where(search_facets.c.repository_id == _RID)
+_LIVE = _live_digests()
+_FILL_FACETS = search_facets.insert().from_select(
+    ["repository_id", "kind", "key", "value"],
+    select(
+        _RID,
+        manifest_facets.c.kind,
+        func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
+        func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
     )
-    tag_words = (
-        select(func.aggregate_strings(tags.c.name, " ")).where(tags.c.repository_id == repository_id).scalar_subquery()
+    .where(
+        manifest_facets.c.repository_id == _RID,
+        manifest_facets.c.manifest_digest.in_(select(_LIVE.c.digest)),
     )
+    .distinct(),
+)
+
+
+def _document_upsert(dialect: str) -> Any:
+    # aggregate_strings renders its separator into the SQL at every execution; the dialect's own
+    # function (the one aggregate_strings compiles to) takes it as an ordinary bound parameter.
+    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
+    tag_words = select(aggregate(tags.c.name, " ", type_=Text)).where(tags.c.repository_id == _RID).scalar_subquery()
     facet_words = (
-        select(func.aggregate_strings(search_facets.c.key + " " + search_facets.c.value, "\n"))
-        .where(search_facets.c.repository_id == repository_id)
+        select(aggregate(search_facets.c.key + " " + search_facets.c.value, "\n", type_=Text))
+        .where(search_facets.c.repository_id == _RID)
         .scalar_subquery()
     )
     body = (
-        literal((repo.readme or "") + "\n", Text)
+        bindparam("readme_line", type_=Text)
         + func.coalesce(tag_words, "")
         + literal("\n", Text)
         + func.coalesce(facet_words, "")
     )
     values: dict[str, Any] = {
-        "name": repo.name.lower(),
-        "short_name": repo.name.lower().rsplit("/", 1)[-1],
-        "name_terms": name_terms(repo.name),
-        "description": repo.description or "",
-        "body": body,
-        "updated_at": utcnow(),
+        key: bindparam(f"doc_{key}", type_=search_documents.c[key].type)
+        for key in ("name", "short_name", "name_terms", "description")
     }
+    values["body"] = body
+    values["updated_at"] = bindparam("doc_updated_at", type_=search_documents.c.updated_at.type)
     # On SQLite, triggers on search_documents keep the FTS5 table in step (migration 0006_search).
     upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(search_documents)
+    return upsert.values(repository_id=_RID, **values).on_conflict_do_update(
+        index_elements=[search_documents.c.repository_id],
+        set_={key: upsert.excluded[key] for key in values},
+    )
+
+
+def _facets_insert(dialect: str) -> Any:
+    return (sqlite_insert if dialect == "sqlite" else postgresql_insert)(manifest_facets).on_conflict_do_nothing()
+
+
+_UPSERT_DOCUMENT = {dialect: _document_upsert(dialect) for dialect in ("sqlite", "postgresql")}
+_INSERT_MANIFEST_FACETS = {dialect: _facets_insert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushed_at: datetime | None = None) -> None:
+    """Rebuild one repository's search document and live facets from what the database holds now.
+
+    With ``pushed_at``, also note it as the repository's last push (in the same statement).
+    """
+    rid = {"rid": repository_id}
+    if pushed_at is not None:
+        repo = (await conn.execute(_NOTE_PUSH_AND_LOCK, {"rid": repository_id, "pushed_at": pushed_at})).first()
+    else:
+        repo = (await conn.execute(_LOCK, rid)).first()
+    if repo is None:
+        return
+    # Facets of the live content: tagged manifests and the children of tagged indexes. The rest
+    # is done by the database (no rows travel), in as few statements as possible.
+    await conn.execute(_CLEAR_FACETS, rid)
+    await conn.execute(_FILL_FACETS, rid)
+    name = repo.name.lower()
     await conn.execute(
-        upsert.values(repository_id=repository_id, **values).on_conflict_do_update(
-            index_elements=[search_documents.c.repository_id],
-            set_={key: upsert.excluded[key] for key in values},
-        )
+        _UPSERT_DOCUMENT[dialect],
+        {
+            "rid": repository_id,
+            "readme_line": (repo.readme or "") + "\n",
+            "doc_name": name,
+            "doc_short_name": name.rsplit("/", 1)[-1],
+            "doc_name_terms": name_terms(repo.name),
+            "doc_description": repo.description or "",
+            "doc_updated_at": utcnow(),
+        },
     )
 
 
@@ -236,16 +276,13 @@ class SearchStore:
         async def record(conn: Writer, repository_id: int) -> None:
             if rows:
                 await conn.execute(
-                    self._store.insert(manifest_facets)
-                    .values([{"repository_id": repository_id, "manifest_digest": digest, **row} for row in rows])
-                    .on_conflict_do_nothing()
+                    _INSERT_MANIFEST_FACETS[self.dialect],
+                    [{"repository_id": repository_id, "manifest_digest": digest, **row} for row in rows],
                 )
             if tagged:
                 await refresh_document(conn, self.dialect, repository_id, pushed_at=utcnow())
             else:
-                await conn.execute(
-                    update(repositories).where(repositories.c.id == repository_id).values(last_pushed_at=utcnow())
-                )
+                await conn.execute(_NOTE_PUSH, {"rid": repository_id, "pushed_at": utcnow()})
 
         return record
 

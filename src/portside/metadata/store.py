@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portside.metadata import blob_queries as q
+from portside.metadata import manifest_queries as mq
 from portside.metadata.engines import Reader as Reader
 from portside.metadata.engines import (
     SyncReader,
@@ -40,11 +41,8 @@ from portside.metadata.records import (
 from portside.metadata.tables import (
     blobs,
     job_runs,
-    manifest_references,
     manifests,
     repositories,
-    repository_blobs,
-    tags,
     uploads,
 )
 from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
@@ -235,33 +233,18 @@ class MetadataStore:
     async def missing_references(self, repository: str, references: Iterable[Reference]) -> list[Reference]:
         """The references that ``repository`` does not hold (blobs unlinked, manifests absent)."""
         wanted = list(references)
-        blob_digests = {r.digest for r in wanted if r.kind == "blob"}
-        manifest_digests = {r.digest for r in wanted if r.kind == "manifest"}
-        async with self.reading() as conn:
-            repository_id = await self.repository_id(conn, repository)
-            present_blobs: set[str] = set()
-            present_manifests: set[str] = set()
-            if repository_id is not None and blob_digests:
+        blob_digests = sorted({r.digest for r in wanted if r.kind == "blob"})
+        manifest_digests = sorted({r.digest for r in wanted if r.kind == "manifest"})
+        present: set[tuple[str, str]] = set()
+        if blob_digests or manifest_digests:
+            # One statement for both kinds (an unknown repository simply holds nothing).
+            async with self.reading() as conn:
                 result = await conn.execute(
-                    select(repository_blobs.c.digest).where(
-                        repository_blobs.c.repository_id == repository_id,
-                        repository_blobs.c.digest.in_(blob_digests),
-                    )
+                    mq.PRESENT_REFERENCES[(bool(blob_digests), bool(manifest_digests))],
+                    {"repository": repository, "blob_digests": blob_digests, "manifest_digests": manifest_digests},
                 )
-                present_blobs = set(result.scalars())
-            if repository_id is not None and manifest_digests:
-                result = await conn.execute(
-                    select(manifests.c.digest).where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest.in_(manifest_digests)
-                    )
-                )
-                present_manifests = set(result.scalars())
-        return [
-            r
-            for r in wanted
-            if (r.kind == "blob" and r.digest not in present_blobs)
-            or (r.kind == "manifest" and r.digest not in present_manifests)
-        ]
+                present = {(str(row.kind), str(row.digest)) for row in result}
+        return [r for r in wanted if r.kind in ("blob", "manifest") and (r.kind, r.digest) not in present]
 
     async def put_manifest(
         self,
@@ -285,35 +268,36 @@ class MetadataStore:
         now = utcnow()
         references = list(references)
         async with self.writing() as conn:
-            repository_id = await self._ensure_repository(conn, repository)
+            # Nearly always the repository exists already (its blobs were linked): one lookup then.
+            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
+            repository_id = int(found) if found is not None else await self._ensure_repository(conn, repository)
+            known = False
+            old_digest: str | None = None
             if tag is not None and guard is not None:
                 # Refuse early; point_tag below checks again, under the tag's lock.
                 old_digest = await current_digest(conn, repository_id, tag, lock=True)
+                known = True
                 if old_digest is not None and old_digest != manifest.digest:
                     check_guard(guard, tag, f"moved to {manifest.digest}")
             if not references_fetched_later:
                 # Under lock, the references validated before this transaction must still be there.
                 await lock_references(conn, repository_id, references)
+            # A push again renews the manifest (garbage collection's grace counts from it) and
+            # row-locks it, so a concurrent collector waits and then sees this transaction's tag.
             await conn.execute(
-                self.insert(manifests)
-                .values(
-                    repository_id=repository_id,
-                    digest=manifest.digest,
-                    media_type=manifest.media_type,
-                    size=manifest.size,
-                    content=manifest.content,
-                    artifact_type=manifest.artifact_type,
-                    subject_digest=manifest.subject_digest,
-                    annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-                    created_at=now,
-                    touched_at=now,
-                )
-                # A push again renews the manifest (garbage collection's grace counts from it) and
-                # row-locks it, so a concurrent collector waits and then sees this transaction's tag.
-                .on_conflict_do_update(
-                    index_elements=[manifests.c.repository_id, manifests.c.digest],
-                    set_={"touched_at": now},
-                )
+                mq.UPSERT_MANIFEST[self.dialect],
+                {
+                    "repository_id": repository_id,
+                    "digest": manifest.digest,
+                    "media_type": manifest.media_type,
+                    "size": manifest.size,
+                    "content": manifest.content,
+                    "artifact_type": manifest.artifact_type,
+                    "subject_digest": manifest.subject_digest,
+                    "annotations": json.dumps(manifest.annotations) if manifest.annotations else None,
+                    "created_at": now,
+                    "touched_at": now,
+                },
             )
             rows = [
                 {
@@ -325,10 +309,20 @@ class MetadataStore:
                 for r in {(r.digest, r.kind): r for r in references}.values()
             ]
             if rows:
-                await conn.execute(self.insert(manifest_references).values(rows).on_conflict_do_nothing())
+                await conn.execute(mq.INSERT_REFERENCES[self.dialect], rows)
             if tag is not None:
+                # The tag was read (and locked) above when guarded: point_tag need not read it again.
                 await point_tag(
-                    conn, self.insert, repository_id, tag, manifest.digest, actor=actor, guard=guard, at=now
+                    conn,
+                    self.dialect,
+                    repository_id,
+                    tag,
+                    manifest.digest,
+                    actor=actor,
+                    guard=guard,
+                    at=now,
+                    known=known,
+                    known_digest=old_digest,
                 )
             for step in also:
                 await step(conn, repository_id)
@@ -338,13 +332,8 @@ class MetadataStore:
         cache = self._read_cache
         if cache is not None and (cached := cache.manifest(repository, digest)) is not None:
             return cached
-        query = (
-            select(manifests)
-            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-            .where(repositories.c.name == repository, manifests.c.digest == digest)
-        )
         async with self.reading() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(mq.MANIFEST_BY_DIGEST, {"repository": repository, "digest": digest})).first()
         return self._keep_manifest(repository, digest, row)
 
     async def get_manifest_by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
@@ -352,24 +341,14 @@ class MetadataStore:
         cache = self._read_cache
         if cache is not None and (cached := cache.manifest(repository, tag)) is not None:
             return cached
-        query = (
-            select(manifests)
-            .select_from(
-                tags.join(repositories, repositories.c.id == tags.c.repository_id).join(
-                    manifests,
-                    and_(manifests.c.repository_id == tags.c.repository_id, manifests.c.digest == tags.c.digest),
-                )
-            )
-            .where(repositories.c.name == repository, tags.c.name == tag)
-        )
         async with self.reading() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(mq.MANIFEST_BY_TAG, {"repository": repository, "tag": tag})).first()
         return self._keep_manifest(repository, tag, row)
 
     def _keep_manifest(self, repository: str, reference: str, row: Any) -> ManifestRecord | None:
         if row is None:
             return None
-        record = _manifest_record(row)
+        record = mq.manifest_record(row)
         if self._read_cache is not None:
             self._read_cache.keep_manifest(repository, reference, record)
         return record
@@ -383,34 +362,21 @@ class MetadataStore:
         """
         now = utcnow()
         async with self.writing() as conn:
-            repository_id = await self.repository_id(conn, repository)
-            if repository_id is None:
+            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
+            if found is None:
                 return False
-            pointing = (
-                await conn.execute(
-                    select(tags.c.name)
-                    .where(tags.c.repository_id == repository_id, tags.c.digest == digest)
-                    .order_by(tags.c.name)
-                    .with_for_update()
-                )
-            ).scalars()
+            key = {"rid": int(found), "digest": digest}
+            pointing = (await conn.execute(mq.TAGS_POINTING_LOCKED, key)).scalars()
             tag_names = [str(name) for name in pointing]
             for name in tag_names:
                 check_guard(guard, name, f"deleted with its manifest {digest}")
-            result = await conn.execute(
-                delete(manifests).where(manifests.c.repository_id == repository_id, manifests.c.digest == digest)
-            )
+            result = await conn.execute(mq.DELETE_MANIFEST, key)
             if not result.rowcount:
                 return False
-            await conn.execute(
-                delete(manifest_references).where(
-                    manifest_references.c.repository_id == repository_id,
-                    manifest_references.c.manifest_digest == digest,
-                )
-            )
-            await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.digest == digest))
+            await conn.execute(mq.DELETE_REFERENCES, key)
+            await conn.execute(mq.DELETE_TAGS_POINTING, key)
             for name in tag_names:
-                await record_tag_change(conn, repository_id, name, "deleted", digest, None, actor, now)
+                await record_tag_change(conn, int(found), name, "deleted", digest, None, actor, now)
             return True
 
     async def delete_tag(
@@ -427,30 +393,27 @@ class MetadataStore:
         a tag that was moved since it was chosen is left alone (False).
         """
         async with self.writing() as conn:
-            repository_id = await self.repository_id(conn, repository)
-            if repository_id is None:
+            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
+            if found is None:
                 return False
+            repository_id = int(found)
             old_digest = await current_digest(conn, repository_id, tag, lock=True)
             if old_digest is None or (expected_digest is not None and old_digest != expected_digest):
                 return False
             check_guard(guard, tag, "deleted")
-            await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
+            await conn.execute(mq.DELETE_TAG, {"rid": repository_id, "tag": tag})
             await record_tag_change(conn, repository_id, tag, "deleted", old_digest, None, actor, utcnow())
             return True
 
     async def list_tags(self, repository: str, limit: int | None, after: str | None) -> list[str] | None:
         """Tag names in lexical order after ``after``; ``None`` if the repository is unknown."""
         async with self.reading() as conn:
-            repository_id = await self.repository_id(conn, repository)
-            if repository_id is None:
+            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
+            if found is None:
                 return None
-            name = self.ordered(tags.c.name)
-            query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
-            if after is not None:
-                query = query.where(name > after)
-            if limit is not None:
-                query = query.limit(limit)
-            return list((await conn.execute(query)).scalars())
+            query = mq.LIST_TAGS[(self.dialect, after is not None, limit is not None)]
+            result = await conn.execute(query, {"rid": int(found), "after": after, "limit": limit})
+            return list(result.scalars())
 
     async def list_referrers(self, repository: str, subject_digest: str) -> list[ReferrerRecord]:
         """Manifests of ``repository`` whose subject is ``subject_digest``, oldest first."""
@@ -533,14 +496,3 @@ def visibility_filter(visible: Visibility) -> Any:
     if visible.repositories:
         conditions.append(repositories.c.name.in_(sorted(visible.repositories)))
     return or_(*conditions)
-
-
-def _manifest_record(row: Any) -> ManifestRecord:
-    return ManifestRecord(
-        digest=row.digest,
-        media_type=row.media_type,
-        content=bytes(row.content),
-        artifact_type=row.artifact_type,
-        subject_digest=row.subject_digest,
-        annotations=json.loads(row.annotations) if row.annotations else {},
-    )

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portside.metadata.engines import Writer
 from portside.metadata.tables import tag_history, tags
@@ -74,12 +76,35 @@ def check_guard(guard: TagGuard | None, tag: str, change: str) -> None:
         raise TagLocked(tag, rule, change)
 
 
+# Statements built once (building one costs several times what running it does): the
+# repository's id is ``rid``, the tag's name ``tag``.
+_RID = bindparam("rid", type_=tags.c.repository_id.type)
+_TAG = bindparam("tag", type_=tags.c.name.type)
+_CURRENT = select(tags.c.digest).where(tags.c.repository_id == _RID, tags.c.name == _TAG)
+_CURRENT_LOCKED = _CURRENT.with_for_update()
+_MOVE = (
+    update(tags)
+    .where(tags.c.repository_id == _RID, tags.c.name == _TAG)
+    .values(
+        digest=bindparam("new_digest", type_=tags.c.digest.type),
+        updated_at=bindparam("at", type_=tags.c.updated_at.type),
+    )
+)
+_RECORD = tag_history.insert()
+
+
+def _create(dialect: str) -> Any:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert(tags).on_conflict_do_nothing()
+
+
+_CREATE = {dialect: _create(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 async def current_digest(conn: Writer, repository_id: int, tag: str, *, lock: bool) -> str | None:
     """The digest ``tag`` points at now (row-locked on PostgreSQL when ``lock``)."""
-    query: Any = select(tags.c.digest).where(tags.c.repository_id == repository_id, tags.c.name == tag)
-    if lock:
-        query = query.with_for_update()
-    value = (await conn.execute(query)).scalar_one_or_none()
+    query = _CURRENT_LOCKED if lock else _CURRENT
+    value = (await conn.execute(query, {"rid": repository_id, "tag": tag})).scalar_one_or_none()
     return None if value is None else str(value)
 
 
@@ -95,21 +120,22 @@ async def record_tag_change(
 ) -> None:
     """Append one history row, in the caller's transaction."""
     await conn.execute(
-        tag_history.insert().values(
-            repository_id=repository_id,
-            tag=tag,
-            old_digest=old_digest,
-            new_digest=new_digest,
-            action=action,
-            actor=actor,
-            recorded_at=at,
-        )
+        _RECORD,
+        {
+            "repository_id": repository_id,
+            "tag": tag,
+            "old_digest": old_digest,
+            "new_digest": new_digest,
+            "action": action,
+            "actor": actor,
+            "recorded_at": at,
+        },
     )
 
 
 async def point_tag(
     conn: Writer,
-    insert: Callable[[Any], Any],
+    dialect: str,
     repository_id: int,
     tag: str,
     digest: str,
@@ -118,21 +144,22 @@ async def point_tag(
     guard: TagGuard | None,
     at: datetime,
     restoring: bool = False,
+    known: bool = False,
+    known_digest: str | None = None,
 ) -> str | None:
     """Point ``tag`` at ``digest`` and record the change; the digest it had (None: it was absent).
 
-    ``insert`` is the store's dialect INSERT. A tag that already points at ``digest`` is left
-    alone and nothing is recorded. Moving a tag ``guard`` protects raises ``TagLocked``, also
-    when another transaction created the tag a moment before this one: the insert below waits
-    for that transaction and then sees its row, so two concurrent first pushes of a protected
-    tag cannot both win.
+    ``dialect`` is the store's (``sqlite`` or ``postgresql``). A tag that already points at
+    ``digest`` is left alone and nothing is recorded. Moving a tag ``guard`` protects raises
+    ``TagLocked``, also when another transaction created the tag a moment before this one: the
+    insert below waits for that transaction and then sees its row, so two concurrent first
+    pushes of a protected tag cannot both win. With ``known``, the caller already read (and
+    locked) the tag in this transaction and found ``known_digest``, so it is not read again.
     """
-    old = await current_digest(conn, repository_id, tag, lock=True)
+    old = known_digest if known else await current_digest(conn, repository_id, tag, lock=True)
     if old is None:
         created = await conn.execute(
-            insert(tags)
-            .values(repository_id=repository_id, name=tag, digest=digest, updated_at=at)
-            .on_conflict_do_nothing()
+            _CREATE[dialect], {"repository_id": repository_id, "name": tag, "digest": digest, "updated_at": at}
         )
         if created.rowcount:
             await record_tag_change(
@@ -143,10 +170,6 @@ async def point_tag(
     if old == digest:
         return old
     check_guard(guard, tag, f"{'restored' if restoring else 'moved'} to {digest}")
-    await conn.execute(
-        update(tags)
-        .where(tags.c.repository_id == repository_id, tags.c.name == tag)
-        .values(digest=digest, updated_at=at)
-    )
+    await conn.execute(_MOVE, {"rid": repository_id, "tag": tag, "new_digest": digest, "at": at})
     await record_tag_change(conn, repository_id, tag, "restored" if restoring else "moved", old, digest, actor, at)
     return old

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.store import MetadataStore, as_utc, utcnow
@@ -253,13 +253,8 @@ class WebhookStore:
 
     async def tag_digest(self, repository: str, tag: str) -> str | None:
         """What a tag points at now (to tell a created tag from a moved one)."""
-        query = (
-            select(tags.c.digest)
-            .select_from(tags.join(repositories, repositories.c.id == tags.c.repository_id))
-            .where(repositories.c.name == repository, tags.c.name == tag)
-        )
         async with self._store.reading() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_TAG_DIGEST, {"repository": repository, "tag": tag})).first()
         return None if row is None else str(row.digest)
 
     # Registry-wide flags
@@ -287,3 +282,11 @@ class _Row:
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+
+# Read before every tagged push when an endpoint wants tag events: built once.
+_TAG_DIGEST = (
+    select(tags.c.digest)
+    .select_from(tags.join(repositories, repositories.c.id == tags.c.repository_id))
+    .where(repositories.c.name == bindparam("repository"), tags.c.name == bindparam("tag"))
+)

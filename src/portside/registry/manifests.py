@@ -143,7 +143,7 @@ class ManifestService:
             tag = validate_tag(reference)
             digest = digest_of(content)
         parsed = parse_manifest(content, content_type)
-        await self._ensure_references(repository, parsed)
+        references = await self._ensure_references(repository, parsed)
         record = manifest_record(digest, content, parsed)
         if self._quotas is not None:
             await self._quotas.check(repository, len(content), record.digest)
@@ -155,7 +155,7 @@ class ManifestService:
             await self._store.put_manifest(
                 repository,
                 record,
-                references_of(parsed),
+                references,
                 tag,
                 actor,
                 guard,
@@ -170,18 +170,21 @@ class ManifestService:
             ) from exc
         return StoredManifest(digest, record.subject_digest, record.media_type)
 
-    async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> None:
+    async def _ensure_references(self, repository: str, parsed: ParsedManifest) -> list[Reference]:
+        """The manifest's references, all of them present in ``repository``; else ``MANIFEST_BLOB_UNKNOWN``."""
         config = parsed.config
         if config is not None and str(config.digest) == mt.EMPTY_JSON_DIGEST and config.size == len(mt.EMPTY_JSON):
             # Artifacts use the well-known empty config; not every client uploads it.
             await self._blobs.put_small(repository, config.digest, mt.EMPTY_JSON)
-        missing = await self._store.missing_references(repository, references_of(parsed))
+        references = references_of(parsed)
+        missing = await self._store.missing_references(repository, references)
         if missing:
             raise RegistryError(
                 ErrorKind.MANIFEST_BLOB_UNKNOWN,
                 f"{len(missing)} referenced blob(s) or manifest(s) are not in the repository",
                 [{"digest": m.digest, "kind": m.kind} for m in missing],
             )
+        return references
 
     async def delete(self, repository: str, reference: str, actor: str | None = None) -> None:
         """By digest: remove the manifest and its tags. By tag: remove only the tag.
