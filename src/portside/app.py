@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from portside.api.hot_reads import HotReads
 from portside.api.management import management_mount
 from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
@@ -50,6 +51,8 @@ def build_app(settings: Settings) -> Starlette:
 
             app.state.web = build_web(settings, registry)
         proxy = start_proxy(app, registry) if settings.mirrors else None
+        # With mirrors, reads of mirrored repositories must reach the pull-through cache.
+        app.state.hot_reads = None if settings.mirrors else HotReads(registry)
         jobs = [Job("upload-expiry", settings.upload_purge_interval_seconds, registry.uploads.expire)]
         if settings.gc_interval_seconds > 0:
             jobs.append(Job("gc", settings.gc_interval_seconds, registry.gc.scheduled))
@@ -137,7 +140,7 @@ def build_app(settings: Settings) -> Starlette:
 
 
 class RegistryApiShortcut:
-    """Sends ``/v2`` requests straight to the registry API's handler.
+    """Sends ``/v2`` requests straight to the registry API: cached hot reads first, then its handler.
 
     The registry API matches its own paths and turns every error into the spec's body, so the
     framework's exception middleware and route search would only add time to its hot reads.
@@ -152,6 +155,9 @@ class RegistryApiShortcut:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.startswith("/v2/") or path == "/v2":
+                hot_reads: HotReads | None = getattr(scope["app"].state, "hot_reads", None)
+                if hot_reads is not None and await hot_reads.answer(scope, send):
+                    return
                 await self.registry_api(scope, receive, send)
                 return
         await self.app(scope, receive, send)

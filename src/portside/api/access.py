@@ -91,6 +91,10 @@ class TokenAccess(Access):
 
     async def allows(self, repository: str, action: str) -> bool:
         """True if the token grants it."""
+        return self.grants(repository, action)
+
+    def grants(self, repository: str, action: str) -> bool:
+        """True if the token's ``access`` claim lists ``action`` on ``repository`` (no I/O)."""
         return any(
             scope.type == "repository" and scope.name == repository and action in scope.actions
             for scope in self.claims.access

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from portside.oci.errors import RegistryError
+from portside.registry.blobs import DownloadCount
 
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 
@@ -52,25 +53,36 @@ PATHSEND = "http.response.pathsend"
 
 
 class BlobFileResponse(Response):
-    """A whole blob from a local file: the server sends the file itself where it can (ASGI pathsend).
+    """A whole blob from a local file, sent by Python or, under concurrency, by the server itself.
 
-    Granian reads and writes the file in its own threads, with no bytes passing through Python;
-    other servers get the same bytes streamed from ``chunks``.
+    Measured here (docs/performance.md): one download at a time goes faster streamed by Python
+    in 1 MiB reads (about 2.4 GiB/s) than through Granian's ASGI pathsend (1.4-2.0 GiB/s), while
+    many at once go faster through pathsend, where Granian reads and writes the file in its own
+    threads and no byte passes through Python or holds the GIL. So a download that starts while
+    another is in flight on this worker uses pathsend, if the server offers it.
     """
 
-    def __init__(self, path: Path, headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> None:
+    def __init__(
+        self, path: Path, headers: Mapping[str, str], chunks: AsyncIterator[bytes], downloads: DownloadCount
+    ) -> None:
         super().__init__(None, status_code=200, headers=dict(headers), media_type="application/octet-stream")
         self.path = path
         self.chunks = chunks
+        self.downloads = downloads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers, then the file."""
-        if PATHSEND not in scope.get("extensions", {}):
-            streamed = StreamingResponse(
-                self.chunks, status_code=200, headers=dict(self.headers), media_type="application/octet-stream"
-            )
-            await streamed(scope, receive, send)
-            return
-        await self.chunks.aclose()  # type: ignore[attr-defined]
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": PATHSEND, "path": str(self.path)})
+        pathsend = self.downloads.active > 0 and PATHSEND in scope.get("extensions", {})
+        self.downloads.active += 1
+        try:
+            if not pathsend:
+                streamed = StreamingResponse(
+                    self.chunks, status_code=200, headers=dict(self.headers), media_type="application/octet-stream"
+                )
+                await streamed(scope, receive, send)
+                return
+            await self.chunks.aclose()  # type: ignore[attr-defined]
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": PATHSEND, "path": str(self.path)})
+        finally:
+            self.downloads.active -= 1

@@ -296,7 +296,8 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
         return head_response(status, headers, length, "application/octet-stream")
     headers["Content-Length"] = str(length)
     if byte_range is None and content.path is not None:
-        return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, registry.blobs.stream(digest, None))
+        chunks = registry.blobs.stream(digest, None)
+        return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, chunks, registry.blobs.downloads)
     return StreamingResponse(
         registry.blobs.stream(digest, byte_range),
         status_code=status,
@@ -378,9 +379,10 @@ HANDLERS: dict[Endpoint, Handler] = {
 async def dispatch(request: Request) -> Response:
     """Match the path against the route table and run its handler; every error becomes the spec's body."""
     try:
-        match = match_v2_path(request.url.path)
+        path: str = request.scope["path"]
+        match = match_v2_path(path)
         if match is None:
-            raise RegistryError(ErrorKind.NOT_FOUND, detail={"path": quote(request.url.path)})
+            raise RegistryError(ErrorKind.NOT_FOUND, detail={"path": quote(path)})
         if request.method not in match.route.methods:
             raise RegistryError(
                 ErrorKind.METHOD_NOT_ALLOWED,

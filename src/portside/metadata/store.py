@@ -30,7 +30,7 @@ from portside.metadata.engines import Writer as Writer
 from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import utcnow as utcnow
 from portside.metadata.gc_protocol import lock_references, reclaim_blob_row
-from portside.metadata.read_cache import read_cache_for
+from portside.metadata.read_cache import ReadCache, read_cache_for
 from portside.metadata.records import (
     BlobRecord,
     ManifestRecord,
@@ -464,9 +464,9 @@ class MetadataStore:
             await conn.execute(select(1))
 
     @property
-    def caches_tag_names(self) -> bool:
-        """Whether :meth:`tag_names` answers from memory until the database changes (SQLite)."""
-        return self._read_cache is not None
+    def read_cache(self) -> ReadCache | None:
+        """The in-memory cache of hot reads (SQLite only), kept fresh by every commit."""
+        return self._read_cache
 
     async def tag_names(self, repository: str) -> list[str] | None:
         """All of a repository's tag names in lexical order (cached); ``None`` if the repository is unknown."""

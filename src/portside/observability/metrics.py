@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +37,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 # Label values of `record_gc_run` and `record_webhook_delivery` (kept few: every value is a series).
+# Label sets of the request metrics whose children are kept (methods come from clients: bounded).
+MAX_CACHED_LABEL_SETS = 1024
 GC_OUTCOMES = frozenset({"success", "failure", "skipped"})
 WEBHOOK_OUTCOMES = frozenset({"delivered", "retrying", "failed"})
 
@@ -106,6 +109,7 @@ class Metrics:
         self.bytes_sent = Counter(
             "portside_http_response_bytes", "Response body bytes sent.", ["method", "route"], registry=registry
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         self.in_progress = Gauge(
             "portside_http_requests_in_progress",
             "Requests being answered now.",
@@ -133,12 +137,25 @@ class Metrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float, received: int, sent: int) -> None:
         """Count one answered request (``route`` is a template such as ``/v2/<name>/manifests/<reference>``)."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # Looking a labelled child up validates and locks each time: keep them per label set.
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+                self.bytes_received.labels(method, route),
+                self.bytes_sent.labels(method, route),
+            )
+            if len(self._request_children) < MAX_CACHED_LABEL_SETS:
+                self._request_children[key] = children
+        requests, latency, bytes_received, bytes_sent = children
+        requests.inc()
+        latency.observe(seconds)
         if received:
-            self.bytes_received.labels(method, route).inc(received)
+            bytes_received.inc(received)
         if sent:
-            self.bytes_sent.labels(method, route).inc(sent)
+            bytes_sent.inc(sent)
 
     def record_gc_run(self, outcome: str, freed_bytes: int = 0) -> None:
         """Count one garbage collection run; ``outcome`` is one of ``GC_OUTCOMES``."""

@@ -19,7 +19,7 @@ from portside.observability.logs import REQUEST_ID, AccessLog, request_id_from
 from portside.observability.metrics import Metrics
 
 _REQUEST_ID_BYTES = b"x-request-id"
-_FORWARDING_HEADERS = frozenset({"forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+_FORWARDING_HEADER_BYTES = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 
 
 def route_template(scope: Scope) -> str:
@@ -66,14 +66,19 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers: dict[str, str] = {}
+        incoming_id: str | None = None
+        forwarded = False
+        # Only two kinds of header matter here; most requests carry neither.
         for key, value in scope["headers"]:
-            headers[key.decode("latin-1")] = value.decode("latin-1")
+            if key == _REQUEST_ID_BYTES:
+                incoming_id = value.decode("latin-1")
+            elif key in _FORWARDING_HEADER_BYTES:
+                forwarded = True
         client = scope.get("client")
-        # Cheap dictionary lookups first: most requests carry no forwarding headers at all.
-        if client and _FORWARDING_HEADERS.intersection(headers) and self.trusted.trusts(client[0]):
+        if forwarded and client and self.trusted.trusts(client[0]):
+            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
             scope = self._apply_forwarded(scope, headers, client[0])
-        request_id = request_id_from(headers.get("x-request-id"))
+        request_id = request_id_from(incoming_id)
         token = REQUEST_ID.set(request_id)
         header_value = request_id.encode("latin-1")
         state: dict[str, int] = {"status": 500, "received": 0, "sent": 0}

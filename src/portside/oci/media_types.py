@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
@@ -31,13 +33,19 @@ def bare_media_type(content_type: str | None) -> str:
 
 def parse_accept(header_lines: list[str]) -> list[str]:
     """Merge every ``Accept`` line (clients send several) into one list of bare media types."""
+    return list(_parse_accept_lines(tuple(header_lines)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_accept_lines(header_lines: tuple[str, ...]) -> tuple[str, ...]:
+    # A client sends the same Accept with every pull: parse each distinct one once.
     accepted: list[str] = []
     for line in header_lines:
         for part in line.split(","):
             media_type = bare_media_type(part)
             if media_type:
                 accepted.append(media_type)
-    return accepted
+    return tuple(accepted)
 
 
 def accepts(accepted: list[str], media_type: str) -> bool:

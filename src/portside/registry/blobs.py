@@ -26,12 +26,21 @@ class BlobContent:
     path: Path | None
 
 
+class DownloadCount:
+    """How many whole-blob downloads one worker is sending right now."""
+
+    def __init__(self) -> None:
+        self.active = 0
+
+
 class BlobService:
     """Blob reads, stats and deletes for one registry."""
 
     def __init__(self, store: MetadataStore, storage: BlobStorage) -> None:
         self._store = store
         self._storage = storage
+        # Whole-blob downloads this worker is sending (the API picks how to send by it).
+        self.downloads = DownloadCount()
 
     async def stat(self, repository: str, digest: Digest) -> BlobRecord:
         """The blob's record if ``repository`` links it and its bytes exist, else ``BLOB_UNKNOWN``."""

@@ -39,7 +39,7 @@ class ListingService:
 
     async def tags(self, repository: str, limit: int | None, last: str | None) -> Page:
         """A page of ``repository``'s tags; ``NAME_UNKNOWN`` if there is no such repository."""
-        if self._store.caches_tag_names:
+        if self._store.read_cache is not None:
             # The whole list is kept in memory until the database changes: a page is a slice of it.
             every = await self._store.tag_names(repository)
             if every is None:
