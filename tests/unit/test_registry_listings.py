@@ -17,11 +17,22 @@ EVERYTHING = Visibility(everything=True)
 
 
 class FakeStore:
-    """The three store methods ListingService uses, over a dict of repository -> tags."""
+    """The store methods ListingService uses, over a dict of repository -> tags.
 
-    def __init__(self, repositories: dict[str, list[str]]) -> None:
+    ``cached`` stands for SQLite's read cache: the service then asks for whole tags lists
+    (``tag_names``) and pages them itself, instead of a page at a time (``list_tags``).
+    """
+
+    def __init__(self, repositories: dict[str, list[str]], cached: bool = False) -> None:
         self.repositories = repositories
         self.calls: list[tuple[object, ...]] = []
+        self.read_cache: object | None = object() if cached else None
+
+    async def tag_names(self, repository: str) -> list[str] | None:
+        self.calls.append(("tag_names", repository))
+        if repository not in self.repositories:
+            return None
+        return sorted(self.repositories[repository])
 
     @staticmethod
     def _slice(names: list[str], limit: int | None, after: str | None) -> list[str]:
@@ -44,10 +55,12 @@ class FakeStore:
 
 
 TAGS = ["1.0", "1.1", "2.0", "latest", "stable"]
+# Tag listings are checked both ways: paged by the database, and paged from a cached whole list.
+CACHED = pytest.mark.parametrize("cached", [False, True], ids=["database", "cached"])
 
 
-def service(repositories: dict[str, list[str]] | None = None) -> tuple[ListingService, FakeStore]:
-    store = FakeStore({"app": list(TAGS), "empty": []} if repositories is None else repositories)
+def service(repositories: dict[str, list[str]] | None = None, cached: bool = False) -> tuple[ListingService, FakeStore]:
+    store = FakeStore({"app": list(TAGS), "empty": []} if repositories is None else repositories, cached)
     return ListingService(store), store  # type: ignore[arg-type]
 
 
@@ -104,55 +117,64 @@ def test_any_ascii_page_size_is_taken_or_pagination_invalid(value: str) -> None:
 # --- tags --------------------------------------------------------------------------------
 
 
-async def test_tags_without_limit_are_all_returned_in_order_with_no_next_page() -> None:
-    listings, _ = service()
+@CACHED
+async def test_tags_without_limit_are_all_returned_in_order_with_no_next_page(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("app", None, None) == Page(TAGS, None, None)
 
 
-async def test_tags_page_shorter_than_the_list_names_its_last_tag_for_the_next_page() -> None:
-    listings, store = service()
+@CACHED
+async def test_tags_page_shorter_than_the_list_names_its_last_tag_for_the_next_page(cached: bool) -> None:
+    listings, store = service(cached=cached)
     page = await listings.tags("app", 2, None)
     assert page == Page(["1.0", "1.1"], "1.1", 2)
-    # One extra row is fetched to learn whether another page follows.
-    assert store.calls == [("list_tags", "app", 3, None)]
+    # One extra row is fetched to learn whether another page follows (or the whole cached list is read).
+    assert store.calls == ([("tag_names", "app")] if cached else [("list_tags", "app", 3, None)])
 
 
-async def test_tags_page_exactly_as_long_as_the_rest_has_no_next_page() -> None:
-    listings, _ = service()
+@CACHED
+async def test_tags_page_exactly_as_long_as_the_rest_has_no_next_page(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("app", 5, None) == Page(TAGS, None, 5)
 
 
-async def test_tags_page_longer_than_the_list_returns_all_with_no_next_page() -> None:
-    listings, _ = service()
+@CACHED
+async def test_tags_page_longer_than_the_list_returns_all_with_no_next_page(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("app", 50, None) == Page(TAGS, None, 50)
 
 
-async def test_tags_after_last_start_after_it() -> None:
-    listings, _ = service()
+@CACHED
+async def test_tags_after_last_start_after_it(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("app", None, "1.1") == Page(["2.0", "latest", "stable"], None, None)
     assert await listings.tags("app", 2, "1.1") == Page(["2.0", "latest"], "latest", 2)
 
 
-async def test_tags_after_the_last_tag_are_empty() -> None:
-    listings, _ = service()
+@CACHED
+async def test_tags_after_the_last_tag_are_empty(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("app", 2, "stable") == Page([], None, 2)
 
 
-async def test_zero_tags_requested_is_an_empty_page_without_next_and_without_listing() -> None:
+@CACHED
+async def test_zero_tags_requested_is_an_empty_page_without_next_and_without_listing(cached: bool) -> None:
     # "When n is zero, this endpoint MUST return an empty list, and MUST NOT include a Link header."
-    listings, store = service()
+    listings, store = service(cached=cached)
     assert await listings.tags("app", 0, None) == Page([], None, 0)
-    assert [call[0] for call in store.calls] == ["repository_exists"]
+    assert [call[0] for call in store.calls] == (["tag_names"] if cached else ["repository_exists"])
 
 
-async def test_repository_without_tags_lists_no_tags() -> None:
-    listings, _ = service()
+@CACHED
+async def test_repository_without_tags_lists_no_tags(cached: bool) -> None:
+    listings, _ = service(cached=cached)
     assert await listings.tags("empty", None, None) == Page([], None, None)
 
 
+@CACHED
 @pytest.mark.parametrize("limit", [None, 0, 1, 10])
-async def test_tags_of_unknown_repository_are_name_unknown(limit: int | None) -> None:
-    listings, _ = service()
+async def test_tags_of_unknown_repository_are_name_unknown(limit: int | None, cached: bool) -> None:
+    listings, _ = service(cached=cached)
     with pytest.raises(RegistryError) as info:
         await listings.tags("nope", limit, None)
     assert info.value.kind is ErrorKind.NAME_UNKNOWN
@@ -196,9 +218,12 @@ async def test_empty_registry_has_an_empty_catalog() -> None:
 @given(
     tags=st.lists(st.from_regex(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,8}", fullmatch=True), unique=True, max_size=25),
     page_size=st.integers(min_value=1, max_value=7),
+    cached=st.booleans(),
 )
-async def test_following_next_pages_lists_every_tag_exactly_once_in_order(tags: list[str], page_size: int) -> None:
-    listings, _ = service({"repo": tags})
+async def test_following_next_pages_lists_every_tag_exactly_once_in_order(
+    tags: list[str], page_size: int, cached: bool
+) -> None:
+    listings, _ = service({"repo": tags}, cached)
     seen: list[str] = []
     last: str | None = None
     for _ in range(len(tags) + 2):
