@@ -46,7 +46,7 @@ def _quota_text(info: QuotaInfo) -> str:
 
 @tags_cli.command("history")
 def tag_history(
-    repository: str,
+    repository: Annotated[str, typer.Argument(help="The repository, or REPOSITORY:TAG for one tag.")],
     tag: Annotated[str | None, typer.Argument(help="Only this tag (default: every tag).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many changes.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
@@ -54,6 +54,9 @@ def tag_history(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show how a tag (or every tag of a repository) changed, newest first."""
+    if tag is None and ":" in repository:
+        # Repository names never hold a colon: `team/app:1.0` names the tag as users write it.
+        repository, tag = repository.split(":", 1)
     view = _run(config, data_dir, lambda r: r.history.history_of(repository, tag, limit))
     for e in view.entries:
         restorable = e.recorded_at >= view.window_start

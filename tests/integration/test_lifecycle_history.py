@@ -196,6 +196,8 @@ def test_anonymous_changes_on_an_open_registry_have_no_actor(start_server: Calla
     changes = [json.loads(line) for line in lines]
     assert [(c["action"], c["actor"]) for c in changes] == [("deleted", None), ("created", None)]
     assert changes[1]["new_digest"] == image.digest and changes[0]["in_window"] is True
+    # `repository:tag`, as users write image references, names the same tag.
+    assert PortsideCli(server).run("tag", "history", "team/app:v1", "--json").splitlines() == lines
 
 
 def test_history_needs_pull(site: Site) -> None:
