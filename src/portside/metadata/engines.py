@@ -95,7 +95,7 @@ def is_sqlite_busy(error: OperationalError) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> AsyncIterator[SyncReader]:
+async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> AsyncIterator[SyncConnection]:
     """A write transaction on ``engine`` in this thread, committed when the block ends.
 
     While another connection writes, waits with ``asyncio.sleep`` (1 ms doubling to 20 ms) so
@@ -116,7 +116,7 @@ async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> A
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.02)
     try:
-        yield SyncReader(conn)
+        yield SyncConnection(conn)
     except BaseException:
         transaction.rollback()
         raise
@@ -137,7 +137,7 @@ class Writer(Reader, Protocol):
     """What write methods need of a connection inside a write transaction."""
 
 
-class SyncReader:
+class SyncConnection:
     """A synchronous connection behind the async ``execute`` that read and write methods use."""
 
     def __init__(self, conn: Connection) -> None:

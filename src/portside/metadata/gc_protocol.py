@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -72,22 +73,16 @@ async def lock_references(conn: Writer, repository_id: int, references: Iterable
         raise ReferencesVanished(missing)
 
 
+def _share_lock_present(table: Any) -> Any:
+    """Which of some digests ``table`` holds for a repository, share-locking those rows (in digest order)."""
+    return (
+        select(table.c.digest)
+        .where(table.c.repository_id == bindparam("rid"), table.c.digest.in_(bindparam("digests", expanding=True)))
+        .order_by(table.c.digest)
+        .with_for_update(read=True)
+    )
+
+
 # lock_references' statements, built once (a manifest push runs them; building costs more than running).
-_LOCK_LINKS = (
-    select(repository_blobs.c.digest)
-    .where(
-        repository_blobs.c.repository_id == bindparam("rid"),
-        repository_blobs.c.digest.in_(bindparam("digests", expanding=True)),
-    )
-    .order_by(repository_blobs.c.digest)
-    .with_for_update(read=True)
-)
-_LOCK_MANIFESTS = (
-    select(manifests.c.digest)
-    .where(
-        manifests.c.repository_id == bindparam("rid"),
-        manifests.c.digest.in_(bindparam("digests", expanding=True)),
-    )
-    .order_by(manifests.c.digest)
-    .with_for_update(read=True)
-)
+_LOCK_LINKS = _share_lock_present(repository_blobs)
+_LOCK_MANIFESTS = _share_lock_present(manifests)

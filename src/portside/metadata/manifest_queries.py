@@ -18,7 +18,6 @@ from portside.metadata.tables import manifest_references, manifests, repositorie
 # Statements of the manifest and tag methods, built once: building a statement costs several
 # times what SQLite takes to run it. Dialect-specific ones are keyed by the dialect's name.
 DIALECTS = ("sqlite", "postgresql")
-REPOSITORY_ID = select(repositories.c.id).where(repositories.c.name == bindparam("repository"))
 RID = bindparam("rid", type_=Integer)
 DIGEST = bindparam("digest", type_=manifests.c.digest.type)
 TAG = bindparam("tag", type_=tags.c.name.type)

@@ -102,16 +102,24 @@ class DataVersion:
 
 
 class _Entries(Generic[Value]):
-    """A bounded dictionary, emptied when full."""
+    """A bounded dictionary, emptied when a new entry would take it past its count or weight."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_weight: int | None = None) -> None:
         self.items: dict[Hashable, Value] = {}
         self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.weight = 0
 
-    def put(self, key: Hashable, value: Value) -> None:
-        if len(self.items) >= self.max_entries:
-            self.items.clear()
+    def put(self, key: Hashable, value: Value, weight: int = 0) -> None:
+        too_heavy = self.max_weight is not None and self.weight + weight > self.max_weight
+        if len(self.items) >= self.max_entries or too_heavy:
+            self.clear()
         self.items[key] = value
+        self.weight += weight
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.weight = 0
 
 
 class ReadCache:
@@ -123,8 +131,7 @@ class ReadCache:
         self._seen_stamp: int | None = None
         self._seen_version: int | None = None
         self._version_due = 0.0
-        self._manifests: _Entries[ManifestRecord] = _Entries(MAX_ENTRIES)
-        self._manifest_bytes = 0
+        self._manifests: _Entries[ManifestRecord] = _Entries(MAX_ENTRIES, MAX_MANIFEST_BYTES)
         self._blobs: _Entries[BlobRecord] = _Entries(MAX_ENTRIES)
         self._tag_names: _Entries[list[str]] = _Entries(MAX_TAG_LISTS)
 
@@ -148,10 +155,9 @@ class ReadCache:
 
     def clear(self) -> None:
         """Forget every entry."""
-        self._manifests.items.clear()
-        self._manifest_bytes = 0
-        self._blobs.items.clear()
-        self._tag_names.items.clear()
+        self._manifests.clear()
+        self._blobs.clear()
+        self._tag_names.clear()
 
     def manifest(self, repository: str, reference: str) -> ManifestRecord | None:
         """A cached manifest of ``repository`` by tag or digest, if the database has not changed since."""
@@ -160,13 +166,7 @@ class ReadCache:
 
     def keep_manifest(self, repository: str, reference: str, record: ManifestRecord) -> None:
         """Remember a manifest just read from the database."""
-        if self._manifest_bytes + len(record.content) > MAX_MANIFEST_BYTES:
-            self._manifests.items.clear()
-            self._manifest_bytes = 0
-        if len(self._manifests.items) >= self._manifests.max_entries:
-            self._manifest_bytes = 0
-        self._manifests.put((repository, reference), record)
-        self._manifest_bytes += len(record.content)
+        self._manifests.put((repository, reference), record, len(record.content))
 
     def blob(self, repository: str, digest: str) -> BlobRecord | None:
         """A cached blob link of ``repository``, if the database has not changed since."""

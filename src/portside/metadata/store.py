@@ -20,7 +20,7 @@ from portside.metadata import blob_queries as q
 from portside.metadata import manifest_queries as mq
 from portside.metadata.engines import Reader as Reader
 from portside.metadata.engines import (
-    SyncReader,
+    SyncConnection,
     begin_inline_write,
     create_engine_for,
     create_sync_read_engine,
@@ -107,7 +107,7 @@ class MetadataStore:
         """A connection for reads: ``await conn.execute(query)`` returns a buffered result."""
         if self._sync_read_engine is not None:
             with self._sync_read_engine.connect() as sync_conn:
-                yield SyncReader(sync_conn)
+                yield SyncConnection(sync_conn)
             return
         async with self._write_engine.connect() as conn:
             yield conn
@@ -268,9 +268,7 @@ class MetadataStore:
         now = utcnow()
         references = list(references)
         async with self.writing() as conn:
-            # Nearly always the repository exists already (its blobs were linked): one lookup then.
-            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
-            repository_id = int(found) if found is not None else await self._ensure_repository(conn, repository)
+            repository_id = await self._ensure_repository(conn, repository)
             known = False
             old_digest: str | None = None
             if tag is not None and guard is not None:
@@ -362,10 +360,10 @@ class MetadataStore:
         """
         now = utcnow()
         async with self.writing() as conn:
-            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
-            if found is None:
+            repository_id = await self.repository_id(conn, repository)
+            if repository_id is None:
                 return False
-            key = {"rid": int(found), "digest": digest}
+            key = {"rid": repository_id, "digest": digest}
             pointing = (await conn.execute(mq.TAGS_POINTING_LOCKED, key)).scalars()
             tag_names = [str(name) for name in pointing]
             for name in tag_names:
@@ -376,7 +374,7 @@ class MetadataStore:
             await conn.execute(mq.DELETE_REFERENCES, key)
             await conn.execute(mq.DELETE_TAGS_POINTING, key)
             for name in tag_names:
-                await record_tag_change(conn, int(found), name, "deleted", digest, None, actor, now)
+                await record_tag_change(conn, repository_id, name, "deleted", digest, None, actor, now)
             return True
 
     async def delete_tag(
@@ -393,10 +391,9 @@ class MetadataStore:
         a tag that was moved since it was chosen is left alone (False).
         """
         async with self.writing() as conn:
-            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
-            if found is None:
+            repository_id = await self.repository_id(conn, repository)
+            if repository_id is None:
                 return False
-            repository_id = int(found)
             old_digest = await current_digest(conn, repository_id, tag, lock=True)
             if old_digest is None or (expected_digest is not None and old_digest != expected_digest):
                 return False
@@ -408,11 +405,11 @@ class MetadataStore:
     async def list_tags(self, repository: str, limit: int | None, after: str | None) -> list[str] | None:
         """Tag names in lexical order after ``after``; ``None`` if the repository is unknown."""
         async with self.reading() as conn:
-            found = (await conn.execute(mq.REPOSITORY_ID, {"repository": repository})).scalar_one_or_none()
-            if found is None:
+            repository_id = await self.repository_id(conn, repository)
+            if repository_id is None:
                 return None
             query = mq.LIST_TAGS[(self.dialect, after is not None, limit is not None)]
-            result = await conn.execute(query, {"rid": int(found), "after": after, "limit": limit})
+            result = await conn.execute(query, {"rid": repository_id, "after": after, "limit": limit})
             return list(result.scalars())
 
     async def list_referrers(self, repository: str, subject_digest: str) -> list[ReferrerRecord]:

@@ -36,13 +36,6 @@ def route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
-def _file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
-
-
 def _caller(scope: Scope) -> str | None:
     access = scope.get("state", {}).get("access")
     actor = getattr(access, "actor", None)
@@ -81,7 +74,7 @@ class ObservabilityMiddleware:
         request_id = request_id_from(incoming_id)
         token = REQUEST_ID.set(request_id)
         header_value = request_id.encode("latin-1")
-        state: dict[str, int] = {"status": 500, "received": 0, "sent": 0}
+        state: dict[str, int] = {"status": 500, "received": 0, "sent": 0, "announced": 0}
 
         async def counting_receive() -> Message:
             message = await receive()
@@ -92,12 +85,15 @@ class ObservabilityMiddleware:
         async def tagging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (_REQUEST_ID_BYTES, header_value)]
+                headers = message.get("headers", [])
+                message["headers"] = [*headers, (_REQUEST_ID_BYTES, header_value)]
+                announced = next((value for key, value in headers if key == b"content-length"), b"")
+                state["announced"] = int(announced) if announced.isdigit() else 0
             elif message["type"] == "http.response.body":
                 state["sent"] += len(message.get("body", b""))
             elif message["type"] == "http.response.pathsend":
                 # The server sends the file itself: count what the headers announced.
-                state["sent"] += _file_size(message["path"])
+                state["sent"] += state["announced"]
             await send(message)
 
         self.metrics.in_progress.inc()
