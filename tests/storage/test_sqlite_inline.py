@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from portside.metadata.engines import begin_inline_write, create_sync_write_engi
 from portside.metadata.read_cache import ChangeStamp, DataVersion, ReadCache, read_cache_for
 from portside.metadata.records import BlobRecord, ManifestRecord
 from portside.metadata.store import MetadataStore
+from portside.metadata.wal_sync import WalSync
 
 pytestmark = pytest.mark.anyio
 
@@ -173,3 +175,78 @@ async def test_a_tag_moved_by_another_process_is_seen_at_once(tmp_path: Path) ->
     finally:
         await reader.close()
         await writer.close()
+
+
+class _RecordingWalSync(WalSync):
+    """A WalSync whose fsyncs are slow (20 ms) and recorded as (start, end) times."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.fsyncs: list[tuple[float, float]] = []
+
+    def _fsync(self) -> None:
+        started = time.monotonic()
+        time.sleep(0.02)
+        super()._fsync()
+        self.fsyncs.append((started, time.monotonic()))
+
+
+async def test_concurrent_commits_share_fsyncs_and_none_returns_before_one_that_began_after_it(
+    tmp_path: Path,
+) -> None:
+    path = _database(tmp_path)
+    syncer = _RecordingWalSync(str(path))
+    waits: list[tuple[float, float]] = []
+
+    async def commit(number: int) -> None:
+        await asyncio.sleep(0.001 * number)
+        asked = time.monotonic()
+        await syncer.sync()
+        waits.append((asked, time.monotonic()))
+
+    await asyncio.gather(*(commit(n) for n in range(30)))
+    assert len(waits) == 30
+    for asked, returned in waits:
+        # Some fsync began after this commit asked, and ended before it was acknowledged.
+        assert any(asked <= start and end <= returned for start, end in syncer.fsyncs)
+    # 30 requests within ~30 ms, 20 ms per fsync: far fewer fsyncs than requests.
+    assert 2 <= len(syncer.fsyncs) < 10
+
+
+async def test_a_failed_fsync_fails_the_commits_it_covered(tmp_path: Path) -> None:
+    syncer = WalSync(str(tmp_path / "portside.db"))
+
+    def broken() -> None:
+        raise OSError(5, "Input/output error")
+
+    syncer._fsync = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="Input/output error"):
+        await syncer.sync()
+
+
+async def test_a_store_write_is_acknowledged_only_after_the_log_is_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}"
+    await migrate.upgrade(url)
+    store = MetadataStore(url)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    content = b'{"schemaVersion":2}'
+    manifest = ManifestRecord(
+        "sha256:" + hashlib.sha256(content).hexdigest(), "application/json", content, None, None, {}
+    )
+    try:
+        await store.put_manifest("acme/app", manifest, [], tag="latest")
+        assert str(tmp_path / "portside.db-wal") in synced
+        # The write connection itself does not fsync at commit: that is what the log sync is for.
+        with store._sync_write_engine.connect() as conn:  # type: ignore[union-attr]
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    finally:
+        await store.close()

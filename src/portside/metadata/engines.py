@@ -34,13 +34,14 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000) -> tuple[Any, Any]:
+def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000, synchronous: str = "FULL") -> tuple[Any, Any]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before we acknowledge it, as Distribution's fsyncs are.
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL: a commit is on disk before we acknowledge it, as Distribution's fsyncs are. NORMAL
+        # only where the caller fsyncs the log itself before acknowledging (portside.metadata.wal_sync).
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -78,11 +79,13 @@ def create_sync_write_engine(url: str) -> Engine:
 
     ``busy_timeout=0``: ``BEGIN IMMEDIATE`` fails at once while another connection (this
     process's or another's) holds the write lock, so the caller can wait without blocking the loop.
+    ``synchronous=NORMAL``: a commit does not fsync the log; whoever commits on this engine must
+    call :meth:`portside.metadata.wal_sync.WalSync.sync` before acknowledging anything.
     """
     engine = create_engine(
         url.replace("+aiosqlite", ""), pool_size=4, max_overflow=8, connect_args={"check_same_thread": False}
     )
-    on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE", busy_timeout_ms=0)
+    on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE", busy_timeout_ms=0, synchronous="NORMAL")
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
     return engine

@@ -46,6 +46,7 @@ from portside.metadata.tables import (
     uploads,
 )
 from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
+from portside.metadata.wal_sync import wal_sync_for
 
 # Work that joins a write transaction: given the connection and a repository's id.
 InTransaction = Callable[[Writer, int], Awaitable[None]]
@@ -64,6 +65,7 @@ class MetadataStore:
         self._sync_read_engine = create_sync_read_engine(url) if self.dialect == "sqlite" else None
         # SQLite writes run there too (see portside.metadata.engines); PostgreSQL's go through asyncpg.
         self._sync_write_engine = create_sync_write_engine(url) if self.dialect == "sqlite" else None
+        self._wal_sync = wal_sync_for(url)
         self._read_cache = read_cache_for(url)
 
     async def close(self) -> None:
@@ -82,6 +84,9 @@ class MetadataStore:
         if self._sync_write_engine is not None:
             async with begin_inline_write(self._sync_write_engine) as sync_conn:
                 yield sync_conn
+            # Committed, with the write lock free again: now on disk, before anyone is told.
+            if self._wal_sync is not None:
+                await self._wal_sync.sync()
             self._committed()
             return
         async with self._write_engine.begin() as conn:
