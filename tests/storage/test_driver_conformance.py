@@ -255,6 +255,16 @@ async def test_large_upload_of_many_small_appends_hashes_as_it_goes(driver: Blob
     assert (await hash_stored(driver, BLOB)).hasher.hexdigest() == running.hexdigest()
 
 
+async def test_one_append_of_thousands_of_tiny_chunks_keeps_every_byte_in_order(driver: BlobStorage) -> None:
+    # More chunks in one batch than a single writev(2) takes (1,024 here), some of them empty.
+    data = pseudo_random(3 * MIB + 17, 11)
+    running = hashlib.sha256()
+    await driver.create(UPLOAD)
+    assert await driver.append(UPLOAD, stream(data, 700), 0, observer=running.update) == len(data)
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert await read_all(driver, UPLOAD) == data
+
+
 async def test_one_large_append_streams_in_bounded_memory(driver: BlobStorage) -> None:
     total = 80 * MIB
     running = hashlib.sha256()
