@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -30,6 +29,7 @@ from portside.observability.middleware import ObservabilityMiddleware
 from portside.proxy import proxy_dispatch, start_proxy
 from portside.registry.services import build_registry
 from portside.workers.leader import FileLeadership, Leadership, PostgresLeadership
+from portside.workers.process import settle_worker_process
 from portside.workers.scheduler import Job, run_every, run_jobs
 
 # How `portside serve` hands resolved settings to the server's worker processes.
@@ -81,10 +81,7 @@ def build_app(settings: Settings) -> Starlette:
         async def record(job: str, started: datetime, finished: datetime, outcome: str) -> None:
             await registry.store.record_job_run(job, node, started, finished, outcome)
 
-        # Everything built so far lives as long as the worker: keep it out of the collector's
-        # full passes, which otherwise walk it all and stall every request in flight meanwhile.
-        gc.collect()
-        gc.freeze()
+        settle_worker_process()
         background = asyncio.create_task(run_jobs(jobs, leadership, record))
         audit_flusher = asyncio.create_task(run_every(1.0, registry.audit.flush))
         # Last-pulled times (for retention) are buffered per process and written every few seconds.
