@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from portside.metadata import migrate
-from portside.metadata.gc_protocol import ReferencesVanished, lock_references
+from portside.metadata.gc_protocol import BlobVanished, ReferencesVanished, lock_references
 from portside.metadata.gc_store import GcStore
 from portside.metadata.records import Reference
 from portside.metadata.store import MetadataStore, utcnow
@@ -147,5 +147,44 @@ def test_a_manifest_put_after_a_link_sweep_is_refused(database_url: str) -> None
             with pytest.raises(ReferencesVanished):
                 async with store.writing() as conn:
                     await lock_references(conn, repository_id, [Reference(DIGEST, "blob")])
+
+    asyncio.run(scenario())
+
+
+def test_on_sqlite_bytes_placed_before_the_claim_and_swept_meanwhile_are_not_linked(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}"
+    placed = tmp_path / "blob-bytes"
+
+    async def scenario() -> None:
+        async with _opened(url) as store:
+            gc = GcStore(store)
+            # An old, unlinked row of the same blob: the sweep is about to take it and its bytes.
+            await store.claim_blob(DIGEST, 3)
+            placed.write_bytes(b"abc")  # the new upload's bytes, renamed into place
+            link: asyncio.Task[None] | None = None
+
+            async def delete_bytes(digest: str) -> None:
+                nonlocal link
+                # The sweep's transaction is open: the upload's claim-and-link waits for it.
+                link = asyncio.create_task(store.link_blob("acme/app", digest, 3, bytes_present=placed.is_file))
+                await asyncio.sleep(0.3)
+                assert not link.done()
+                placed.unlink()
+
+            removed = await gc.delete_blobs_if_unlinked([DIGEST], utcnow() + LATER, delete_bytes)
+            assert removed == [(DIGEST, 3)]
+            assert link is not None
+            with pytest.raises(BlobVanished):
+                await link
+            # Refused whole: neither a row nor a link points at the missing bytes.
+            async with store.reading() as conn:
+                assert (await conn.execute(select(blobs.c.digest))).first() is None
+                assert (await conn.execute(select(repository_blobs.c.digest))).first() is None
+
+            # Bytes still in place when the claim-and-link runs: linked, and spared by the next sweep.
+            placed.write_bytes(b"abc")
+            await store.link_blob("acme/app", DIGEST, 3, bytes_present=placed.is_file)
+            assert await store.linked_blob("acme/app", DIGEST) is not None
+            assert await gc.delete_blobs_if_unlinked([DIGEST], utcnow() + LATER, delete_bytes) == []
 
     asyncio.run(scenario())

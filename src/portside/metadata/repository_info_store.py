@@ -10,8 +10,9 @@ from sqlalchemy import and_, delete, func, select, update
 
 from portside.metadata.records import Visibility
 from portside.metadata.search_store import refresh_document
-from portside.metadata.store import MetadataStore, as_utc, utcnow, visibility_filter
+from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import blobs, manifests, repositories, repository_blobs, repository_stars
+from portside.metadata.visibility import visibility_filter
 
 # Marks an argument as "leave unchanged" (``None`` clears a description or README).
 UNCHANGED: Any = object()

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portside.metadata.engines import Writer
 from portside.metadata.records import Visibility
-from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow, visibility_filter
+from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
     manifest_facets,
     manifest_references,
@@ -48,6 +48,7 @@ from portside.metadata.tables import (
     search_facets,
     tags,
 )
+from portside.metadata.visibility import visibility_filter
 from portside.search.facets import Facet
 from portside.search.query import SearchQuery
 from portside.search.results import SearchHit

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +29,7 @@ from portside.metadata.engines import (
 from portside.metadata.engines import Writer as Writer
 from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import utcnow as utcnow
-from portside.metadata.gc_protocol import lock_references, reclaim_blob_row
+from portside.metadata.gc_protocol import claim_placed_blob, lock_references, reclaim_blob_row
 from portside.metadata.read_cache import ReadCache, read_cache_for
 from portside.metadata.records import (
     BlobRecord,
@@ -46,6 +46,7 @@ from portside.metadata.tables import (
     uploads,
 )
 from portside.metadata.tag_changes import TagGuard, check_guard, current_digest, point_tag, record_tag_change
+from portside.metadata.visibility import visibility_filter
 from portside.metadata.wal_sync import wal_sync_for
 
 # Work that joins a write transaction: given the connection and a repository's id.
@@ -170,16 +171,26 @@ class MetadataStore:
 
     # Blobs
 
-    async def link_blob(self, repository: str, digest: str, size: int, finished_upload: str | None = None) -> None:
-        """Record a committed blob and link it into ``repository``; end the upload session it came from."""
+    async def link_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        finished_upload: str | None = None,
+        bytes_present: Callable[[], bool] | None = None,
+    ) -> None:
+        """Link a committed blob into ``repository``, ending its upload session; see ``claim_placed_blob``."""
         now = utcnow()
         async with self.writing() as conn:
             if finished_upload is not None:
                 await conn.execute(q.DELETE_UPLOAD, {"p_id": finished_upload})
             repository_id = await self._ensure_repository(conn, repository)
-            # The blob was claimed (claim_blob) before its bytes were put in place; if its row is
-            # gone now, garbage collection took it and its bytes: refuse rather than link to nothing.
-            await reclaim_blob_row(conn, digest, now)
+            if bytes_present is not None:
+                await claim_placed_blob(conn, q.CLAIM_BLOB[self.dialect], digest, size, now, bytes_present)
+            else:
+                # The blob was claimed (claim_blob) before its bytes were put in place; if its row
+                # is gone now, garbage collection took it and its bytes: refuse, never link to nothing.
+                await reclaim_blob_row(conn, digest, now)
             # A fresh link (or a renewed one) is spared by garbage collection for the grace period.
             await conn.execute(
                 q.LINK_BLOB[self.dialect], {"p_repository_id": repository_id, "p_digest": digest, "p_now": now}
@@ -485,16 +496,3 @@ class MetadataStore:
         async with self.reading() as conn:
             row = (await conn.execute(select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)))).one()
         return int(row[0]), int(row[1])
-
-
-def visibility_filter(visible: Visibility) -> Any:
-    """A WHERE clause for the repositories ``visible`` allows."""
-    conditions: list[Any] = [repositories.c.visibility == "public"]
-    for namespace in sorted(visible.namespaces):
-        prefix = f"{namespace}/"
-        # A repository may be named exactly like its namespace ("alice" in alice's namespace).
-        conditions.append(repositories.c.name == namespace)
-        conditions.append(func.substr(repositories.c.name, 1, len(prefix)) == prefix)
-    if visible.repositories:
-        conditions.append(repositories.c.name.in_(sorted(visible.repositories)))
-    return or_(*conditions)

@@ -213,12 +213,19 @@ class UploadService:
             )
         # The last check, with the size known: a refused blob is not committed (its session stays).
         await self._check_quota(quota, current.size, digest)
-        # Claim the row, then put the bytes in place, then link (the GC protocol, docs/lifecycle.md).
-        await self._store.claim_blob(str(digest), current.size)
+        # Claim the row, then put the bytes in place, then link (the GC protocol, docs/lifecycle.md);
+        # on SQLite with local files, bytes first, then claim and link in one transaction.
+        placed = self._storage.local_path(blob_key(digest)) if self._store.dialect == "sqlite" else None
+        if placed is None:
+            await self._store.claim_blob(str(digest), current.size)
         await self._storage.commit(key, blob_key(digest))
         try:
             await self._store.link_blob(
-                current.repository, str(digest), current.size, finished_upload=current.id if session else None
+                current.repository,
+                str(digest),
+                current.size,
+                finished_upload=current.id if session else None,
+                bytes_present=None if placed is None else placed.is_file,
             )
         except BlobVanished as exc:
             raise RegistryError(ErrorKind.BLOB_UPLOAD_INVALID, str(exc), {"digest": str(digest)}) from exc
