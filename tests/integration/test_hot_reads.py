@@ -48,13 +48,19 @@ def open_server(start_server: Callable[..., ServerProcess]) -> Iterator[ServerPr
     yield start_server()
 
 
+def _push_image(client: httpx.Client, repo: str, tag: str, config: bytes, layer: bytes) -> tuple[bytes, int]:
+    """Push the config and layer, then a manifest of them under ``tag``: the manifest and the PUT's status."""
+    for blob in (config, layer):
+        push_blob(client, repo, blob)
+    manifest = image_manifest(config, [layer])
+    return manifest, push_manifest(client, repo, tag, manifest, OCI_MANIFEST).status_code
+
+
 def test_a_cached_answer_is_the_full_handlers_answer(open_server: ServerProcess) -> None:
     with httpx.Client(base_url=open_server.url, timeout=30) as client:
         config, layer = b'{"architecture":"amd64","os":"linux"}', b"layer bytes" * 100
-        for blob in (config, layer):
-            push_blob(client, "acme/app", blob)
-        manifest = image_manifest(config, [layer])
-        assert push_manifest(client, "acme/app", "v1", manifest, OCI_MANIFEST).status_code == 201
+        manifest, status = _push_image(client, "acme/app", "v1", config, layer)
+        assert status == 201
         digest = sha256(manifest)
         checks: list[tuple[str, str, dict[str, str]]] = [
             ("GET", "/v2/acme/app/manifests/v1", {"Accept": DOCKER_ACCEPT}),
@@ -101,10 +107,7 @@ def test_a_moved_tag_is_seen_at_once_by_every_worker(start_server: Callable[...,
 def test_cached_pulls_are_audited_like_any_other(open_server: ServerProcess) -> None:
     with httpx.Client(base_url=open_server.url, timeout=30) as client:
         config, layer = b'{"architecture":"amd64","os":"linux"}', b"y" * 512
-        for blob in (config, layer):
-            push_blob(client, "acme/audited", blob)
-        manifest = image_manifest(config, [layer])
-        push_manifest(client, "acme/audited", "v1", manifest, OCI_MANIFEST)
+        _push_image(client, "acme/audited", "v1", config, layer)
         for _ in range(3):
             assert client.get("/v2/acme/audited/manifests/v1").status_code == 200
     open_server.stop()  # flushes the buffered audit events

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -50,6 +50,14 @@ def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000, synchron
         connection.exec_driver_sql(begin_statement)
 
     return on_connect, on_begin
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    if not url.startswith("sqlite"):
+        return None
+    path = make_url(url).database
+    return None if not path or path == ":memory:" else path
 
 
 def create_engine_for(url: str, *, for_writes: bool) -> AsyncEngine:

@@ -21,22 +21,19 @@ DIALECTS = ("sqlite", "postgresql")
 RID = bindparam("rid", type_=Integer)
 DIGEST = bindparam("digest", type_=manifests.c.digest.type)
 TAG = bindparam("tag", type_=tags.c.name.type)
-PRESENT_LINKS = (
-    select(literal("blob").label("kind"), repository_blobs.c.digest.label("digest"))
-    .select_from(repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id))
-    .where(
-        repositories.c.name == bindparam("repository"),
-        repository_blobs.c.digest.in_(bindparam("blob_digests", expanding=True)),
+
+
+def _present(kind: str, table: Any, digests: str) -> Any:
+    """Which of the ``digests`` (an expanding bind) ``table`` holds in the named repository."""
+    return (
+        select(literal(kind).label("kind"), table.c.digest.label("digest"))
+        .select_from(table.join(repositories, repositories.c.id == table.c.repository_id))
+        .where(repositories.c.name == bindparam("repository"), table.c.digest.in_(bindparam(digests, expanding=True)))
     )
-)
-PRESENT_MANIFESTS = (
-    select(literal("manifest").label("kind"), manifests.c.digest.label("digest"))
-    .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-    .where(
-        repositories.c.name == bindparam("repository"),
-        manifests.c.digest.in_(bindparam("manifest_digests", expanding=True)),
-    )
-)
+
+
+PRESENT_LINKS = _present("blob", repository_blobs, "blob_digests")
+PRESENT_MANIFESTS = _present("manifest", manifests, "manifest_digests")
 # By (any blobs wanted, any manifests wanted): an empty IN list costs more to expand than a query to skip.
 PRESENT_REFERENCES = {
     (True, False): PRESENT_LINKS,

@@ -25,8 +25,7 @@ import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from sqlalchemy.engine import make_url
-
+from portside.metadata.engines import sqlite_file
 from portside.metadata.records import BlobRecord, ManifestRecord
 
 Value = TypeVar("Value")
@@ -194,9 +193,5 @@ class ReadCache:
 
 def read_cache_for(url: str) -> ReadCache | None:
     """The hot-read cache for a SQLite file; None for PostgreSQL or an in-memory database."""
-    if not url.startswith("sqlite"):
-        return None
-    path = make_url(url).database
-    if not path or path == ":memory:":
-        return None
-    return ReadCache(ChangeStamp(f"{path}-changes"), DataVersion(path))
+    path = sqlite_file(url)
+    return None if path is None else ReadCache(ChangeStamp(f"{path}-changes"), DataVersion(path))

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 
-from sqlalchemy import make_url
+from portside.metadata.engines import sqlite_file
 
 
 class WalSync:
@@ -71,9 +71,5 @@ class WalSync:
 
 def wal_sync_for(url: str) -> WalSync | None:
     """The log syncer for a SQLite file; None for PostgreSQL or an in-memory database."""
-    if not url.startswith("sqlite"):
-        return None
-    path = make_url(url).database
-    if not path or path == ":memory:":
-        return None
-    return WalSync(path)
+    path = sqlite_file(url)
+    return None if path is None else WalSync(path)
