@@ -8,12 +8,16 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import functools
+import mmap
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
+from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct
 
 # Writes go to disk in batches of about this size, hashed in another thread at the same time.
 WRITE_BATCH = 4 << 20
@@ -76,17 +80,37 @@ def _observe_all(chunks: list[bytes], observer: WriteObserver) -> None:
         observer(chunk)
 
 
-def _write_and_observe(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> asyncio.Future[Any]:
+BatchWriter = Callable[[list[bytes]], None]
+
+
+def _write_and_observe(write: BatchWriter, chunks: list[bytes], observer: WriteObserver | None) -> asyncio.Future[Any]:
     """Write a batch and pass it to the observer (the upload's hash) in two threads at once.
 
-    Both release the GIL (``os.write``, and hashlib on large buffers), so on two cores a batch
-    takes as long as the slower of the two rather than their sum.
+    Both release the GIL (writes, and hashlib on large buffers), so on two cores a batch takes as
+    long as the slower of the two rather than their sum.
     """
     if observer is None or sum(len(chunk) for chunk in chunks) < SPLIT_BATCH:
         # Small batches (whole small blobs): one hand-off to a thread costs less than the overlap saves.
-        return asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks, observer))
-    writing = asyncio.to_thread(_write_all, fd, chunks, None)
-    return asyncio.gather(writing, asyncio.to_thread(_observe_all, chunks, observer))
+        def both() -> None:
+            write(chunks)
+            if observer is not None:
+                _observe_all(chunks, observer)
+
+        return asyncio.ensure_future(asyncio.to_thread(both))
+    return asyncio.gather(asyncio.to_thread(write, chunks), asyncio.to_thread(_observe_all, chunks, observer))
+
+
+@dataclass
+class _DirectAppend:
+    """One append's ``O_DIRECT`` descriptor, its aligned buffer, and the writer that uses both."""
+
+    fd: int
+    buffer: mmap.mmap
+    writer: DirectWriter
+
+    def close(self) -> None:
+        self.writer.release()
+        os.close(self.fd)
 
 
 class FilesystemStorage(BlobStorage):
@@ -95,6 +119,7 @@ class FilesystemStorage(BlobStorage):
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._spare_buffers = BufferPool(WRITE_BATCH, keep=2)
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -174,17 +199,23 @@ class FilesystemStorage(BlobStorage):
         expected_offset: int,
         observer: WriteObserver | None = None,
     ) -> int:
-        """Append under an exclusive lock; receive the next batch while the last is written."""
+        """Append under an exclusive lock; receive the next batch while the last is written.
+
+        Appends of more than one batch that start at an aligned offset bypass the page cache
+        (see :mod:`portside.storage.direct_io`); smaller ones, whole small blobs among them, do not.
+        """
         path = self._path(key)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
+        direct: _DirectAppend | None = None
         try:
             await self._lock(fd)
             actual = os.fstat(fd).st_size
             if actual != expected_offset:
                 raise OffsetMismatch(actual)
+            write: BatchWriter = functools.partial(_write_all, fd, observer=None)
             pending: asyncio.Future[None] | None = None
             batch: list[bytes] = []
             batch_size = 0
@@ -197,19 +228,44 @@ class FilesystemStorage(BlobStorage):
                     if batch_size >= WRITE_BATCH:
                         if pending is not None:
                             await pending
-                        pending = _write_and_observe(fd, batch, observer)
+                        if direct is None and pending is None:
+                            direct = self._direct_append(path, fd, actual)
+                            if direct is not None:
+                                write = direct.writer.write
+                        pending = _write_and_observe(write, batch, observer)
                         batch, batch_size = [], 0
             finally:
                 if pending is not None:
                     await pending
-            if batch and batch_size <= INLINE_BATCH:
+            if direct is not None:
+                writer = direct.writer
+
+                def write_last(last: list[bytes]) -> None:
+                    writer.write(last)
+                    writer.finish()
+
+                await _write_and_observe(write_last, batch, observer)
+            elif batch and batch_size <= INLINE_BATCH:
                 _write_all(fd, batch, observer)
             elif batch:
-                await _write_and_observe(fd, batch, observer)
+                await _write_and_observe(write, batch, observer)
             await asyncio.to_thread(os.fsync, fd)
             return os.fstat(fd).st_size
         finally:
+            if direct is not None:
+                direct.close()
+                self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
+
+    def _direct_append(self, path: Path, fd: int, offset: int) -> _DirectAppend | None:
+        """An ``O_DIRECT`` writer for the rest of this append, where the offset and the filesystem allow one."""
+        if offset % ALIGNMENT:
+            return None
+        direct_fd = open_direct(path)
+        if direct_fd is None:
+            return None
+        buffer = self._spare_buffers.take()
+        return _DirectAppend(direct_fd, buffer, DirectWriter(direct_fd, fd, offset, buffer))
 
     @staticmethod
     async def _lock(fd: int, patience: float = 10.0) -> None:
