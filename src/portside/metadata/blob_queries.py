@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.tables import blobs, namespace_quotas, repositories, repository_blobs, uploads
 
 # Each dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update`` and ``excluded``.
@@ -23,7 +24,7 @@ _INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.in
 
 # Repositories
 
-REPOSITORY_ID: Any = select(repositories.c.id).where(repositories.c.name == bindparam("p_name"))
+REPOSITORY_ID: Any = prebuilt(select(repositories.c.id).where(repositories.c.name == bindparam("p_name")))
 
 
 def _create_repository(dialect: str) -> Any:
@@ -34,7 +35,7 @@ def _create_repository(dialect: str) -> Any:
     )
 
 
-CREATE_REPOSITORY: dict[str, Any] = {dialect: _create_repository(dialect) for dialect in _INSERTS}
+CREATE_REPOSITORY: dict[str, Any] = {dialect: prebuilt(_create_repository(dialect)) for dialect in _INSERTS}
 
 # Blob rows
 
@@ -52,9 +53,11 @@ def _claim_blob(dialect: str) -> Any:
     )
 
 
-CLAIM_BLOB: dict[str, Any] = {dialect: _claim_blob(dialect) for dialect in _INSERTS}
-TOUCH_BLOB: Any = update(blobs).where(blobs.c.digest == bindparam("p_digest")).values(touched_at=bindparam("p_now"))
-BLOB_SIZE: Any = select(blobs.c.size).where(blobs.c.digest == bindparam("p_digest"))
+CLAIM_BLOB: dict[str, Any] = {dialect: prebuilt(_claim_blob(dialect)) for dialect in _INSERTS}
+TOUCH_BLOB: Any = prebuilt(
+    update(blobs).where(blobs.c.digest == bindparam("p_digest")).values(touched_at=bindparam("p_now"))
+)
+BLOB_SIZE: Any = prebuilt(select(blobs.c.size).where(blobs.c.digest == bindparam("p_digest")))
 
 # Blob links
 
@@ -69,8 +72,8 @@ def _link_blob(dialect: str) -> Any:
     )
 
 
-LINK_BLOB: dict[str, Any] = {dialect: _link_blob(dialect) for dialect in _INSERTS}
-LINKED_BLOB_SIZE: Any = (
+LINK_BLOB: dict[str, Any] = {dialect: prebuilt(_link_blob(dialect)) for dialect in _INSERTS}
+LINKED_BLOB_SIZE: Any = prebuilt(
     select(blobs.c.size)
     .select_from(
         repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id).join(
@@ -79,29 +82,37 @@ LINKED_BLOB_SIZE: Any = (
     )
     .where(repositories.c.name == bindparam("p_repository"), repository_blobs.c.digest == bindparam("p_digest"))
 )
-UNLINK_BLOB: Any = delete(repository_blobs).where(
-    repository_blobs.c.repository_id == bindparam("p_repository_id"),
-    repository_blobs.c.digest == bindparam("p_digest"),
+UNLINK_BLOB: Any = prebuilt(
+    delete(repository_blobs).where(
+        repository_blobs.c.repository_id == bindparam("p_repository_id"),
+        repository_blobs.c.digest == bindparam("p_digest"),
+    )
 )
 
 # Upload sessions
 
-CREATE_UPLOAD: Any = uploads.insert().values(
-    id=bindparam("p_id"),
-    repository=bindparam("p_repository"),
-    created_at=bindparam("p_now"),
-    updated_at=bindparam("p_now"),
+CREATE_UPLOAD: Any = prebuilt(
+    uploads.insert().values(
+        id=bindparam("p_id"),
+        repository=bindparam("p_repository"),
+        created_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+    )
 )
-GET_UPLOAD: Any = select(uploads).where(uploads.c.id == bindparam("p_id"))
+GET_UPLOAD: Any = prebuilt(select(uploads).where(uploads.c.id == bindparam("p_id")))
 # The session and its namespace's own quota (NULL without one) in one lookup: an upload's PATCH or
 # PUT needs both, and a read transaction costs more than the statement.
-GET_UPLOAD_WITH_QUOTA: Any = select(
-    uploads,
-    select(namespace_quotas.c.limit_bytes)
-    .where(namespace_quotas.c.namespace == bindparam("p_namespace"))
-    .scalar_subquery()
-    .label("quota_limit"),
-).where(uploads.c.id == bindparam("p_id"))
-TOUCH_UPLOAD: Any = update(uploads).where(uploads.c.id == bindparam("p_id")).values(updated_at=bindparam("p_now"))
-DELETE_UPLOAD: Any = delete(uploads).where(uploads.c.id == bindparam("p_id"))
-IDLE_UPLOADS: Any = select(uploads.c.id).where(uploads.c.updated_at < bindparam("p_before"))
+GET_UPLOAD_WITH_QUOTA: Any = prebuilt(
+    select(
+        uploads,
+        select(namespace_quotas.c.limit_bytes)
+        .where(namespace_quotas.c.namespace == bindparam("p_namespace"))
+        .scalar_subquery()
+        .label("quota_limit"),
+    ).where(uploads.c.id == bindparam("p_id"))
+)
+TOUCH_UPLOAD: Any = prebuilt(
+    update(uploads).where(uploads.c.id == bindparam("p_id")).values(updated_at=bindparam("p_now"))
+)
+DELETE_UPLOAD: Any = prebuilt(delete(uploads).where(uploads.c.id == bindparam("p_id")))
+IDLE_UPLOADS: Any = prebuilt(select(uploads.c.id).where(uploads.c.updated_at < bindparam("p_before")))

@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from portside.metadata.fast_sqlite import StatementPlans
 
 
 def utcnow() -> datetime:
@@ -34,7 +36,9 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000, synchronous: str = "FULL") -> tuple[Any, Any]:
+def _sqlite_pragmas(
+    begin_statement: str, busy_timeout_ms: int = 60000, synchronous: str = "FULL", *, on_driver: bool = False
+) -> tuple[Any, Any]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -47,7 +51,15 @@ def _sqlite_pragmas(begin_statement: str, busy_timeout_ms: int = 60000, synchron
         cursor.close()
 
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin_statement)
+        if on_driver:
+            # Straight to sqlite3: SQLAlchemy's statement machinery cost more than BEGIN itself.
+            try:
+                connection.connection.dbapi_connection.execute(begin_statement)
+            except sqlite3.Error as exc:
+                # As SQLAlchemy would raise it (OperationalError for SQLITE_BUSY).
+                raise DBAPIError.instance(begin_statement, None, exc, sqlite3.Error) from exc
+        else:
+            connection.exec_driver_sql(begin_statement)
 
     return on_connect, on_begin
 
@@ -76,7 +88,7 @@ def create_sync_read_engine(url: str) -> Engine:
     engine = create_engine(
         url.replace("+aiosqlite", ""), pool_size=4, max_overflow=8, connect_args={"check_same_thread": False}
     )
-    on_connect, on_begin = _sqlite_pragmas("BEGIN")
+    on_connect, on_begin = _sqlite_pragmas("BEGIN", on_driver=True)
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
     return engine
@@ -93,7 +105,7 @@ def create_sync_write_engine(url: str) -> Engine:
     engine = create_engine(
         url.replace("+aiosqlite", ""), pool_size=4, max_overflow=8, connect_args={"check_same_thread": False}
     )
-    on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE", busy_timeout_ms=0, synchronous="NORMAL")
+    on_connect, on_begin = _sqlite_pragmas("BEGIN IMMEDIATE", busy_timeout_ms=0, synchronous="NORMAL", on_driver=True)
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
     return engine
@@ -106,7 +118,9 @@ def is_sqlite_busy(error: OperationalError) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> AsyncIterator[SyncConnection]:
+async def begin_inline_write(
+    engine: Engine, plans: StatementPlans | None = None, timeout_seconds: float = 60.0
+) -> AsyncIterator[SyncConnection]:
     """A write transaction on ``engine`` in this thread, committed when the block ends.
 
     While another connection writes, waits with ``asyncio.sleep`` (1 ms doubling to 20 ms) so
@@ -127,7 +141,7 @@ async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> A
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.02)
     try:
-        yield SyncConnection(conn)
+        yield SyncConnection(conn, plans)
     except BaseException:
         transaction.rollback()
         raise
@@ -135,6 +149,16 @@ async def begin_inline_write(engine: Engine, timeout_seconds: float = 60.0) -> A
         transaction.commit()
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def begin_inline_read(engine: Engine, plans: StatementPlans | None = None) -> Iterator[SyncConnection]:
+    """A read transaction on ``engine`` in this thread, ended (rolled back) when the block ends."""
+    with engine.connect() as conn:
+        # Begun here, not on the first statement: prebuilt statements bypass SQLAlchemy's
+        # autobegin, and all reads of one block must see one snapshot.
+        conn.begin()
+        yield SyncConnection(conn, plans)
 
 
 class Reader(Protocol):
@@ -149,11 +173,25 @@ class Writer(Reader, Protocol):
 
 
 class SyncConnection:
-    """A synchronous connection behind the async ``execute`` that read and write methods use."""
+    """A synchronous connection behind the async ``execute`` that read and write methods use.
 
-    def __init__(self, conn: Connection) -> None:
+    With ``plans``, prebuilt statements run on the sqlite3 connection underneath, in the same
+    transaction (see :mod:`portside.metadata.fast_sqlite`); everything else through SQLAlchemy.
+    """
+
+    def __init__(self, conn: Connection, plans: StatementPlans | None = None) -> None:
         self._conn = conn
+        self._plans = plans
+        self._driver: sqlite3.Connection | None = None
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         """Run the statement now, in this thread."""
+        plan = None if self._plans is None else self._plans.plan_for(statement)
+        if plan is not None:
+            if self._driver is None:
+                self._driver = self._conn.connection.dbapi_connection  # type: ignore[assignment]
+            assert self._driver is not None
+            result = plan.run(self._driver, parameters)
+            if result is not None:
+                return result
         return self._conn.execute(statement, parameters)

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select
 
 from portside.metadata.blob_queries import TOUCH_BLOB
 from portside.metadata.engines import Writer
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.records import Reference
 from portside.metadata.tables import manifests, repository_blobs
 
@@ -102,5 +103,5 @@ def _share_lock_present(table: Any) -> Any:
 
 
 # lock_references' statements, built once (a manifest push runs them; building costs more than running).
-_LOCK_LINKS = _share_lock_present(repository_blobs)
-_LOCK_MANIFESTS = _share_lock_present(manifests)
+_LOCK_LINKS = prebuilt(_share_lock_present(repository_blobs))
+_LOCK_MANIFESTS = prebuilt(_share_lock_present(manifests))

@@ -10,6 +10,7 @@ from sqlalchemy import Integer, String, and_, bindparam, delete, func, or_, sele
 from sqlalchemy.exc import IntegrityError
 
 from portside.metadata.account_errors import Conflict
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
     blobs,
@@ -46,8 +47,8 @@ def in_namespace(namespace: str) -> Any:
 
 
 # Built once (with a bind parameter), not per call: every blob push looks its namespace's quota up.
-_QUOTA_LIMIT: Any = select(namespace_quotas.c.limit_bytes).where(
-    namespace_quotas.c.namespace == bindparam("p_namespace")
+_QUOTA_LIMIT: Any = prebuilt(
+    select(namespace_quotas.c.limit_bytes).where(namespace_quotas.c.namespace == bindparam("p_namespace"))
 )
 
 
@@ -106,7 +107,7 @@ def _rule(row: Any) -> ImmutableRule:
 
 
 # Read on every tagged push and tag delete: built once (building a statement costs more than running it).
-_RULES_FOR = (
+_RULES_FOR = prebuilt(
     select(immutable_rules)
     .where(
         or_(

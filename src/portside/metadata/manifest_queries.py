@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, delete, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.records import ManifestRecord
 from portside.metadata.tables import manifest_references, manifests, repositories, repository_blobs, tags
 
@@ -25,7 +26,7 @@ TAG = bindparam("tag", type_=tags.c.name.type)
 
 def _present(kind: str, table: Any, digests: str) -> Any:
     """Which of the ``digests`` (an expanding bind) ``table`` holds in the named repository."""
-    return (
+    return prebuilt(
         select(literal(kind).label("kind"), table.c.digest.label("digest"))
         .select_from(table.join(repositories, repositories.c.id == table.c.repository_id))
         .where(repositories.c.name == bindparam("repository"), table.c.digest.in_(bindparam(digests, expanding=True)))
@@ -38,14 +39,14 @@ PRESENT_MANIFESTS = _present("manifest", manifests, "manifest_digests")
 PRESENT_REFERENCES = {
     (True, False): PRESENT_LINKS,
     (False, True): PRESENT_MANIFESTS,
-    (True, True): union_all(PRESENT_LINKS, PRESENT_MANIFESTS),
+    (True, True): prebuilt(union_all(PRESENT_LINKS, PRESENT_MANIFESTS)),
 }
-MANIFEST_BY_DIGEST = (
+MANIFEST_BY_DIGEST = prebuilt(
     select(manifests)
     .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
     .where(repositories.c.name == bindparam("repository"), manifests.c.digest == DIGEST)
 )
-MANIFEST_BY_TAG = (
+MANIFEST_BY_TAG = prebuilt(
     select(manifests)
     .select_from(
         tags.join(repositories, repositories.c.id == tags.c.repository_id).join(
@@ -55,18 +56,20 @@ MANIFEST_BY_TAG = (
     )
     .where(repositories.c.name == bindparam("repository"), tags.c.name == TAG)
 )
-TAGS_POINTING_LOCKED = (
+TAGS_POINTING_LOCKED = prebuilt(
     select(tags.c.name)
     .where(tags.c.repository_id == RID, tags.c.digest == DIGEST)
     .order_by(tags.c.name)
     .with_for_update()
 )
-DELETE_MANIFEST = delete(manifests).where(manifests.c.repository_id == RID, manifests.c.digest == DIGEST)
-DELETE_REFERENCES = delete(manifest_references).where(
-    manifest_references.c.repository_id == RID, manifest_references.c.manifest_digest == DIGEST
+DELETE_MANIFEST = prebuilt(delete(manifests).where(manifests.c.repository_id == RID, manifests.c.digest == DIGEST))
+DELETE_REFERENCES = prebuilt(
+    delete(manifest_references).where(
+        manifest_references.c.repository_id == RID, manifest_references.c.manifest_digest == DIGEST
+    )
 )
-DELETE_TAGS_POINTING = delete(tags).where(tags.c.repository_id == RID, tags.c.digest == DIGEST)
-DELETE_TAG = delete(tags).where(tags.c.repository_id == RID, tags.c.name == TAG)
+DELETE_TAGS_POINTING = prebuilt(delete(tags).where(tags.c.repository_id == RID, tags.c.digest == DIGEST))
+DELETE_TAG = prebuilt(delete(tags).where(tags.c.repository_id == RID, tags.c.name == TAG))
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:
@@ -93,9 +96,9 @@ def tag_listing(dialect: str, after: bool, limit: bool) -> Any:
     return query
 
 
-UPSERT_MANIFEST = {dialect: manifest_upsert(dialect) for dialect in DIALECTS}
+UPSERT_MANIFEST = {dialect: prebuilt(manifest_upsert(dialect)) for dialect in DIALECTS}
 INSERT_REFERENCES = {
-    dialect: dialect_insert(dialect, manifest_references).on_conflict_do_nothing() for dialect in DIALECTS
+    dialect: prebuilt(dialect_insert(dialect, manifest_references).on_conflict_do_nothing()) for dialect in DIALECTS
 }
 LIST_TAGS = {
     (dialect, after, limit): tag_listing(dialect, after, limit)

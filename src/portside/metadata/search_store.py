@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portside.metadata.engines import Writer
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.records import Visibility
 from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
@@ -102,33 +103,35 @@ def _live_digests() -> Any:
 
 _COLUMNS = (repositories.c.name, repositories.c.description, repositories.c.readme)
 # The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
-_NOTE_PUSH_AND_LOCK = (
+_NOTE_PUSH_AND_LOCK = prebuilt(
     update(repositories)
     .where(repositories.c.id == _RID)
     .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
     .returning(*_COLUMNS)
 )
-_LOCK = select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update()
-_NOTE_PUSH = (
+_LOCK = prebuilt(select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update())
+_NOTE_PUSH = prebuilt(
     update(repositories)
     .where(repositories.c.id == _RID)
     .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
 )
-_CLEAR_FACETS = delete(search_facets).where(search_facets.c.repository_id == _RID)
+_CLEAR_FACETS = prebuilt(delete(search_facets).where(search_facets.c.repository_id == _RID))
 _LIVE = _live_digests()
-_FILL_FACETS = search_facets.insert().from_select(
-    ["repository_id", "kind", "key", "value"],
-    select(
-        _RID,
-        manifest_facets.c.kind,
-        func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
-        func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
+_FILL_FACETS = prebuilt(
+    search_facets.insert().from_select(
+        ["repository_id", "kind", "key", "value"],
+        select(
+            _RID,
+            manifest_facets.c.kind,
+            func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
+            func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
+        )
+        .where(
+            manifest_facets.c.repository_id == _RID,
+            manifest_facets.c.manifest_digest.in_(select(_LIVE.c.digest)),
+        )
+        .distinct(),
     )
-    .where(
-        manifest_facets.c.repository_id == _RID,
-        manifest_facets.c.manifest_digest.in_(select(_LIVE.c.digest)),
-    )
-    .distinct(),
 )
 
 
@@ -166,8 +169,8 @@ def _facets_insert(dialect: str) -> Any:
     return (sqlite_insert if dialect == "sqlite" else postgresql_insert)(manifest_facets).on_conflict_do_nothing()
 
 
-_UPSERT_DOCUMENT = {dialect: _document_upsert(dialect) for dialect in ("sqlite", "postgresql")}
-_INSERT_MANIFEST_FACETS = {dialect: _facets_insert(dialect) for dialect in ("sqlite", "postgresql")}
+_UPSERT_DOCUMENT = {dialect: prebuilt(_document_upsert(dialect)) for dialect in ("sqlite", "postgresql")}
+_INSERT_MANIFEST_FACETS = {dialect: prebuilt(_facets_insert(dialect)) for dialect in ("sqlite", "postgresql")}
 
 
 async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushed_at: datetime | None = None) -> None:

@@ -19,16 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portside.metadata import blob_queries as q
 from portside.metadata import manifest_queries as mq
 from portside.metadata.engines import Reader as Reader
+from portside.metadata.engines import Writer as Writer
+from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import (
-    SyncConnection,
+    begin_inline_read,
     begin_inline_write,
     create_engine_for,
     create_sync_read_engine,
     create_sync_write_engine,
 )
-from portside.metadata.engines import Writer as Writer
-from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import utcnow as utcnow
+from portside.metadata.fast_sqlite import StatementPlans
 from portside.metadata.gc_protocol import claim_placed_blob, lock_references, reclaim_blob_row
 from portside.metadata.read_cache import ReadCache, read_cache_for
 from portside.metadata.records import (
@@ -68,6 +69,7 @@ class MetadataStore:
         self._sync_write_engine = create_sync_write_engine(url) if self.dialect == "sqlite" else None
         self._wal_sync = wal_sync_for(url)
         self._read_cache = read_cache_for(url)
+        self._plans = None if self._sync_read_engine is None else StatementPlans(self._sync_read_engine.dialect)
 
     async def close(self) -> None:
         """Dispose of every pooled connection."""
@@ -83,7 +85,7 @@ class MetadataStore:
     async def writing(self) -> AsyncIterator[Writer]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         if self._sync_write_engine is not None:
-            async with begin_inline_write(self._sync_write_engine) as sync_conn:
+            async with begin_inline_write(self._sync_write_engine, self._plans) as sync_conn:
                 yield sync_conn
             # Committed, with the write lock free again: now on disk, before anyone is told.
             if self._wal_sync is not None:
@@ -112,8 +114,8 @@ class MetadataStore:
     async def reading(self) -> AsyncIterator[Reader]:
         """A connection for reads: ``await conn.execute(query)`` returns a buffered result."""
         if self._sync_read_engine is not None:
-            with self._sync_read_engine.connect() as sync_conn:
-                yield SyncConnection(sync_conn)
+            with begin_inline_read(self._sync_read_engine, self._plans) as sync_conn:
+                yield sync_conn
             return
         async with self._write_engine.connect() as conn:
             yield conn

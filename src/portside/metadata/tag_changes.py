@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portside.metadata.engines import Writer
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.tables import tag_history, tags
 
 TagAction = Literal["created", "moved", "deleted", "restored"]
@@ -81,8 +82,8 @@ def check_guard(guard: TagGuard | None, tag: str, change: str) -> None:
 _RID = bindparam("rid", type_=tags.c.repository_id.type)
 _TAG = bindparam("tag", type_=tags.c.name.type)
 _CURRENT = select(tags.c.digest).where(tags.c.repository_id == _RID, tags.c.name == _TAG)
-_CURRENT_LOCKED = _CURRENT.with_for_update()
-_MOVE = (
+_CURRENT_LOCKED = prebuilt(_CURRENT.with_for_update())
+_MOVE = prebuilt(
     update(tags)
     .where(tags.c.repository_id == _RID, tags.c.name == _TAG)
     .values(
@@ -90,7 +91,7 @@ _MOVE = (
         updated_at=bindparam("at", type_=tags.c.updated_at.type),
     )
 )
-_RECORD = tag_history.insert()
+_RECORD = prebuilt(tag_history.insert())
 
 
 def _create(dialect: str) -> Any:
@@ -98,7 +99,7 @@ def _create(dialect: str) -> Any:
     return insert(tags).on_conflict_do_nothing()
 
 
-_CREATE = {dialect: _create(dialect) for dialect in ("sqlite", "postgresql")}
+_CREATE = {dialect: prebuilt(_create(dialect)) for dialect in ("sqlite", "postgresql")}
 
 
 async def current_digest(conn: Writer, repository_id: int, tag: str, *, lock: bool) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import registry_flags, repositories, tags, webhook_deliveries, webhook_endpoints
 
@@ -285,7 +286,7 @@ class _Row:
 
 
 # Read before every tagged push when an endpoint wants tag events: built once.
-_TAG_DIGEST = (
+_TAG_DIGEST = prebuilt(
     select(tags.c.digest)
     .select_from(tags.join(repositories, repositories.c.id == tags.c.repository_id))
     .where(repositories.c.name == bindparam("repository"), tags.c.name == bindparam("tag"))
