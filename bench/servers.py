@@ -109,6 +109,8 @@ class Server:
         env = {**os.environ}
         if self.name == PORTSIDE:
             env["PORTSIDE_LOG_LEVEL"] = "warning"
+            # Distribution runs with its access log off (DISTRIBUTION_CONFIG): so does Portside.
+            env.setdefault("PORTSIDE_ACCESS_LOG", "false")
             if self.token_key is not None:
                 # Before the start, so every worker's key ring reads it (and makes no key of its own).
                 keys = self.data_dir / "keys"
