@@ -257,6 +257,34 @@ def test_idle_upload_sessions_expire(start_server: Callable[..., ServerProcess])
         assert not upload_file.exists()
 
 
+def test_a_chunk_renews_the_activity_time_only_when_it_is_stale(start_server: Callable[..., ServerProcess]) -> None:
+    # The activity time is rewritten at most once a minute (a hundredth of the expiry, 60 s at most).
+    server = start_server(env={"PORTSIDE_UPLOAD_EXPIRY_SECONDS": "6000"})
+    import sqlite3
+
+    def activity(upload_id: str) -> str:
+        with sqlite3.connect(server.data_dir / "portside.db") as db:
+            return str(db.execute("SELECT updated_at FROM uploads WHERE id = ?", (upload_id,)).fetchone()[0])
+
+    with httpx.Client(base_url=server.url) as http:
+        location = start_session(http, unique_repo())
+        upload_id = location.rsplit("/", 1)[1]
+        started = activity(upload_id)
+        for offset in range(0, 30, 10):
+            response = http.patch(location, content=b"x" * 10, headers={"Content-Range": f"{offset}-{offset + 9}"})
+            assert response.status_code == 202
+            location = response.headers["Location"]
+        assert activity(upload_id) == started  # three chunks within a minute of the POST: no write
+        with sqlite3.connect(server.data_dir / "portside.db") as db:
+            db.execute("UPDATE uploads SET updated_at = '2000-01-01 00:00:00' WHERE id = ?", (upload_id,))
+        assert http.patch(location, content=b"y" * 5, headers={"Content-Range": "30-34"}).status_code == 202
+        renewed = activity(upload_id)
+        assert renewed > started
+        assert http.patch(location, content=b"z" * 5, headers={"Content-Range": "35-39"}).status_code == 202
+        assert activity(upload_id) == renewed
+        assert http.get(location).headers["Range"] == "0-39"
+
+
 def test_temporary_files_of_interrupted_monolithic_pushes_are_swept(
     start_server: Callable[..., ServerProcess],
 ) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from portside.metadata.gc_protocol import BlobVanished
+from portside.metadata.records import UploadRecord
 from portside.metadata.store import MetadataStore, utcnow
 from portside.metadata.upload_store import UploadSessionStore
 from portside.oci.digest import Digest, new_hasher
@@ -63,6 +64,9 @@ class UploadService:
         self._expiry = expiry
         self._hashes = RunningHashes()
         self._quotas = quotas
+        # A session's activity time is rewritten at most this often: a chunked push would
+        # otherwise pay a write transaction per chunk. Expiry may come up to this much early.
+        self._touch_interval = min(expiry / 100, timedelta(seconds=60))
 
     def _quota(self, repository: str) -> QuotaCheck | None:
         """One request's quota checks (they read the namespace's limit once); None without quotas."""
@@ -88,15 +92,20 @@ class UploadService:
 
         With ``quota``, the namespace's limit is read in the same lookup as the session, for it.
         """
-        await self._session(repository, upload_id, quota)
+        return (await self._status_and_session(repository, upload_id, quota))[0]
+
+    async def _status_and_session(
+        self, repository: str, upload_id: str, quota: QuotaCheck | None = None
+    ) -> tuple[UploadStatus, UploadRecord]:
+        record = await self._session(repository, upload_id, quota)
         size = await self._storage.stat(upload_key(upload_id))
         if size is None:
             # A session acknowledged just before a crash: its (still empty) file was not yet on disk.
             await self._storage.create(upload_key(upload_id), durable=False)
             size = 0
-        return UploadStatus(upload_id, repository, size)
+        return UploadStatus(upload_id, repository, size), record
 
-    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> None:
+    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadRecord:
         if not _UPLOAD_ID_RE.match(upload_id):
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
         if quota is None:
@@ -107,6 +116,7 @@ class UploadService:
                 quota.knowing(own_limit)
         if record is None or record.repository != repository:
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        return record
 
     async def append(
         self,
@@ -118,11 +128,12 @@ class UploadService:
     ) -> UploadStatus:
         """Append one chunk. With ``Content-Range`` it must start where the upload ends (else 416)."""
         quota = self._quota(repository)
-        current = await self.status(repository, upload_id, quota)
+        current, session = await self._status_and_session(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
         await self._check_quota(quota, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
-        await self._sessions.touch(upload_id)
+        if utcnow() - session.updated_at >= self._touch_interval:
+            await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
         if content_range is not None and size - current.size != content_range.length:
             raise RegistryError(
