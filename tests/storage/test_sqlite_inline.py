@@ -14,7 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from portside.metadata import migrate
-from portside.metadata.engines import begin_inline_write, create_sync_write_engine
+from portside.metadata.engines import (
+    InlineConnections,
+    begin_inline_read,
+    begin_inline_write,
+    create_sync_write_engine,
+)
 from portside.metadata.read_cache import ChangeStamp, DataVersion, ReadCache, read_cache_for
 from portside.metadata.records import BlobRecord, ManifestRecord
 from portside.metadata.store import MetadataStore
@@ -89,6 +94,43 @@ async def test_an_inline_write_gives_up_after_its_timeout_with_database_is_locke
     other.execute("ROLLBACK")
     other.close()
     engine.dispose()
+
+
+async def test_inline_connections_are_kept_after_clean_transactions_and_closed_after_failed_ones(
+    tmp_path: Path,
+) -> None:
+    path = _database(tmp_path)
+    connections = InlineConnections(create_sync_write_engine(f"sqlite+aiosqlite:///{path}"), keep=1)
+    async with begin_inline_write(connections) as conn:
+        await conn.execute(text("UPDATE counter SET n = n + 1"))
+    kept = connections.take()
+    connections.give_back(kept, reusable=True)
+    # A clean commit returns the connection for the next transaction, with nothing left open.
+    async with begin_inline_write(connections) as conn:
+        assert conn._conn is kept
+        await conn.execute(text("UPDATE counter SET n = n + 1"))
+    with begin_inline_read(connections) as conn:
+        assert conn._conn is kept
+        assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 2
+    assert not kept.in_transaction()
+    # A block that raises rolls back and closes its connection; the next one is new.
+    with pytest.raises(RuntimeError):
+        async with begin_inline_write(connections) as conn:
+            await conn.execute(text("UPDATE counter SET n = 99"))
+            raise RuntimeError("boom")
+    assert kept.closed
+    fresh = connections.take()
+    assert fresh is not kept
+    # No more than ``keep`` are kept idle.
+    spare = connections.engine.connect()
+    connections.give_back(fresh, reusable=True)
+    connections.give_back(spare, reusable=True)
+    assert spare.closed and not fresh.closed
+    connections.dispose()
+    assert fresh.closed
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT n FROM counter").fetchone()[0] == 2
+    reader.close()
 
 
 async def test_an_inline_write_rolls_back_when_its_block_raises(tmp_path: Path) -> None:
@@ -246,7 +288,7 @@ async def test_a_store_write_is_acknowledged_only_after_the_log_is_fsynced(
         await store.put_manifest("acme/app", manifest, [], tag="latest")
         assert str(tmp_path / "portside.db-wal") in synced
         # The write connection itself does not fsync at commit: that is what the log sync is for.
-        with store._sync_write_engine.connect() as conn:  # type: ignore[union-attr]
+        with store._inline_writes.engine.connect() as conn:  # type: ignore[union-attr]
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
     finally:
         await store.close()

@@ -18,16 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portside.metadata import blob_queries as q
 from portside.metadata import manifest_queries as mq
-from portside.metadata.engines import Reader as Reader
-from portside.metadata.engines import Writer as Writer
-from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import (
+    InlineConnections,
     begin_inline_read,
     begin_inline_write,
     create_engine_for,
     create_sync_read_engine,
     create_sync_write_engine,
 )
+from portside.metadata.engines import Reader as Reader
+from portside.metadata.engines import Writer as Writer
+from portside.metadata.engines import as_utc as as_utc
 from portside.metadata.engines import utcnow as utcnow
 from portside.metadata.fast_sqlite import StatementPlans
 from portside.metadata.gc_protocol import claim_placed_blob, lock_references, reclaim_blob_row
@@ -62,30 +63,28 @@ class MetadataStore:
         self.default_visibility = default_visibility
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_engine = create_engine_for(url, for_writes=True)
-        # SQLite reads run in the event loop's own thread: in WAL mode a reader never waits, and an
-        # indexed lookup costs microseconds, far less than handing each statement to a thread.
-        self._sync_read_engine = create_sync_read_engine(url) if self.dialect == "sqlite" else None
-        # SQLite writes run there too (see portside.metadata.engines); PostgreSQL's go through asyncpg.
-        self._sync_write_engine = create_sync_write_engine(url) if self.dialect == "sqlite" else None
+        # SQLite reads and writes run in the event loop's own thread (portside.metadata.engines explains why).
+        self._inline_reads = InlineConnections(create_sync_read_engine(url)) if self.dialect == "sqlite" else None
+        self._inline_writes = InlineConnections(create_sync_write_engine(url)) if self.dialect == "sqlite" else None
         self._wal_sync = wal_sync_for(url)
         self._read_cache = read_cache_for(url)
-        self._plans = None if self._sync_read_engine is None else StatementPlans(self._sync_read_engine.dialect)
+        self._plans = None if self._inline_reads is None else StatementPlans(self._inline_reads.engine.dialect)
 
     async def close(self) -> None:
         """Dispose of every pooled connection."""
         await self._write_engine.dispose()
-        if self._sync_read_engine is not None:
-            self._sync_read_engine.dispose()
-        if self._sync_write_engine is not None:
-            self._sync_write_engine.dispose()
+        if self._inline_reads is not None:
+            self._inline_reads.dispose()
+        if self._inline_writes is not None:
+            self._inline_writes.dispose()
         if self._read_cache is not None:
             self._read_cache.close()
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[Writer]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        if self._sync_write_engine is not None:
-            async with begin_inline_write(self._sync_write_engine, self._plans) as sync_conn:
+        if self._inline_writes is not None:
+            async with begin_inline_write(self._inline_writes, self._plans) as sync_conn:
                 yield sync_conn
             # Committed, with the write lock free again: now on disk, before anyone is told.
             if self._wal_sync is not None:
@@ -113,8 +112,8 @@ class MetadataStore:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Reader]:
         """A connection for reads: ``await conn.execute(query)`` returns a buffered result."""
-        if self._sync_read_engine is not None:
-            with begin_inline_read(self._sync_read_engine, self._plans) as sync_conn:
+        if self._inline_reads is not None:
+            with begin_inline_read(self._inline_reads, self._plans) as sync_conn:
                 yield sync_conn
             return
         async with self._write_engine.connect() as conn:
