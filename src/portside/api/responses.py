@@ -56,7 +56,7 @@ class BlobFileResponse(Response):
     """A whole blob from a local file, sent by Python or, under concurrency, by the server itself.
 
     Measured here (docs/performance.md): one download at a time goes faster streamed by Python
-    in 2 MiB reads (2.5-3.2 GiB/s) than through Granian's ASGI pathsend (1.4-2.0 GiB/s), while
+    in 1 MiB reads (about 2.4 GiB/s) than through Granian's ASGI pathsend (1.4-2.0 GiB/s), while
     many at once go faster through pathsend, where Granian reads and writes the file in its own
     threads and no byte passes through Python or holds the GIL. So a download that starts while
     another is in flight on this worker uses pathsend, if the server offers it.

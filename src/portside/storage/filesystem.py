@@ -25,9 +25,7 @@ SPLIT_BATCH = 256 << 10
 # A last batch this small (a whole small blob, say) is written and hashed in the event loop's
 # thread: that takes microseconds, less than the hand-off to a thread and back (about 65 us of CPU).
 INLINE_BATCH = 64 << 10
-# 2 MiB reads streamed a lone 256 MiB download at 2,500-3,200 MiB/s here, 1 MiB at 2,300-2,500 and
-# 4 MiB (above the allocator's mmap threshold, so fresh pages every read) at about 1,200.
-READ_CHUNK = 2 << 20
+READ_CHUNK = 1 << 20
 # sync_file_range(2): start writeback of dirty pages, do not wait for it.
 SYNC_FILE_RANGE_WRITE = 2
 
@@ -153,7 +151,7 @@ class FilesystemStorage(BlobStorage):
             return None
 
     async def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream the file in 2 MiB reads done off the event loop."""
+        """Stream the file in 1 MiB reads done off the event loop."""
         path = self._path(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
