@@ -102,19 +102,14 @@ def _live_digests() -> Any:
 
 
 _COLUMNS = (repositories.c.name, repositories.c.description, repositories.c.readme)
-# The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
-_NOTE_PUSH_AND_LOCK = prebuilt(
-    update(repositories)
-    .where(repositories.c.id == _RID)
-    .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
-    .returning(*_COLUMNS)
-)
-_LOCK = prebuilt(select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update())
 _NOTE_PUSH = prebuilt(
     update(repositories)
     .where(repositories.c.id == _RID)
     .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
 )
+# The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
+_NOTE_PUSH_AND_LOCK = prebuilt(_NOTE_PUSH.returning(*_COLUMNS))
+_LOCK = prebuilt(select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update())
 _CLEAR_FACETS = prebuilt(delete(search_facets).where(search_facets.c.repository_id == _RID))
 _LIVE = _live_digests()
 _FILL_FACETS = prebuilt(
