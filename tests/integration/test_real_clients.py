@@ -159,6 +159,24 @@ def test_skopeo_round_trips_multi_layer_oci_image_with_identical_digests(
 
 
 @needs_skopeo
+def test_skopeo_round_trips_layers_large_enough_to_be_written_around_the_page_cache(
+    clients: ClientSandbox, repo: Callable[[str], str]
+) -> None:
+    # Over one 4 MiB write batch and not a multiple of the 4 KiB alignment: the registry writes
+    # most of each layer with O_DIRECT and its unaligned tail through the page cache.
+    image = build_image_layout(clients.work / "src", layers=2, layer_size=9 * 1024 * 1024 + 1234, seed=113, tag="big")
+
+    assert _push(clients, image, repo("big"), "big") == image.manifest_digest
+
+    out = clients.work / "out"
+    pulled = clients.skopeo_copy(clients.docker_ref(repo("big"), "big"), f"oci:{out}:copy", preserve_digests=True)
+    assert pulled == image.manifest_digest
+    _assert_layout_has_image(out, image)
+    for layer in image.layers:
+        assert hashlib.sha256(read_blob(out, layer.digest)).hexdigest() == layer.digest.removeprefix("sha256:")
+
+
+@needs_skopeo
 def test_skopeo_inspect_raw_bytes_hash_to_the_pushed_digest(clients: ClientSandbox, repo: Callable[[str], str]) -> None:
     image = build_image_layout(
         clients.work / "src", layers=3, layer_size=64 * 1024, seed=102, labels={"purpose": "inspect"}
