@@ -9,6 +9,7 @@ import hashlib
 import mmap
 import os
 import random
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,14 +67,20 @@ def _cached_pages(path: Path) -> int:
         os.close(fd)
 
 
-def _supports_direct(directory: Path) -> bool:
-    probe = directory / ".probe"
-    probe.touch()
-    fd = open_direct(probe)
+def _temporary_directory_supports_direct() -> bool:
+    """Whether files under the temporary directory (where ``tmp_path`` lives) open with ``O_DIRECT``."""
+    with tempfile.NamedTemporaryFile() as probe:
+        fd = open_direct(probe.name)
     if fd is None:
         return False
     os.close(fd)
     return True
+
+
+needs_o_direct = pytest.mark.skipif(
+    not _temporary_directory_supports_direct(),
+    reason="the temporary directory's filesystem refuses O_DIRECT (tmpfs before Linux 6.6)",
+)
 
 
 def _write_with(tmp_path: Path, prefix: bytes, pieces: list[bytes], buffer_size: int = 64 * 1024) -> Path:
@@ -97,20 +104,18 @@ def _write_with(tmp_path: Path, prefix: bytes, pieces: list[bytes], buffer_size:
     return path
 
 
+@needs_o_direct
 def test_the_writer_keeps_every_byte_of_odd_sized_chunks_after_an_aligned_prefix(tmp_path: Path) -> None:
-    if not _supports_direct(tmp_path):
-        pytest.skip("the test directory's filesystem refuses O_DIRECT")
     prefix = _random(2 * ALIGNMENT, 1)
     data = _random(3 * MIB + 12_345, 2)
     path = _write_with(tmp_path, prefix, _chunks(data, 3))
     assert path.read_bytes() == prefix + data
 
 
+@needs_o_direct
 def test_a_refused_or_short_direct_write_falls_back_to_the_page_cache_without_losing_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not _supports_direct(tmp_path):
-        pytest.skip("the test directory's filesystem refuses O_DIRECT")
     calls = {"n": 0}
     real_pwrite = os.pwrite
 
@@ -143,9 +148,8 @@ def test_the_pool_reuses_buffers_and_keeps_no_more_than_asked() -> None:
     assert pool.take() is first
 
 
+@needs_o_direct
 async def test_a_large_append_bypasses_the_page_cache_and_a_small_one_does_not(tmp_path: Path) -> None:
-    if not _supports_direct(tmp_path):
-        pytest.skip("the test directory's filesystem refuses O_DIRECT")
     storage = FilesystemStorage(tmp_path / "blobs")
     data = _random(3 * WRITE_BATCH + 1_234, 6)
     running = hashlib.sha256()
