@@ -97,9 +97,8 @@ def _write_with(tmp_path: Path, prefix: bytes, pieces: list[bytes], buffer_size:
         writer.finish()
         os.fsync(buffered)
     finally:
-        writer.release()
+        writer.close()
         buffer.close()
-        os.close(direct)
         os.close(buffered)
     return path
 

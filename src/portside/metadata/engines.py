@@ -230,16 +230,11 @@ class SyncConnection:
     def __init__(self, conn: Connection, plans: StatementPlans | None = None) -> None:
         self._conn = conn
         self._plans = plans
-        self._driver: sqlite3.Connection | None = None
+        self._driver: Any = conn.connection.dbapi_connection
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         """Run the statement now, in this thread."""
         plan = None if self._plans is None else self._plans.plan_for(statement)
-        if plan is not None:
-            if self._driver is None:
-                self._driver = self._conn.connection.dbapi_connection  # type: ignore[assignment]
-            assert self._driver is not None
-            result = plan.run(self._driver, parameters)
-            if result is not None:
-                return result
+        if plan is not None and (result := plan.run(self._driver, parameters)) is not None:
+            return result
         return self._conn.execute(statement, parameters)

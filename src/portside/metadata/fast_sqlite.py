@@ -114,22 +114,14 @@ class _Plan:
         make = self.row_type
         fetched = cursor.fetchall()
         if any(processors):
-            rows = [
-                make(
-                    *[
-                        value if process is None else process(value)
-                        for value, process in zip(row, processors, strict=True)
-                    ]
-                )
-                for row in fetched
-            ]
+            rows = [make(*map(_apply, processors, row)) for row in fetched]
         else:
             rows = [make(*row) for row in fetched]
         return FastResult(rows, cursor.rowcount)
 
     def _values(self, parameters: dict[str, Any]) -> tuple[str | None, list[Any]]:
         values: list[Any] = []
-        sql: str | None = self.sql
+        sql = self.sql
         for name, process in zip(self.names, self.bind_processors, strict=True):
             if name in parameters:
                 value = parameters[name]
@@ -139,7 +131,7 @@ class _Plan:
                 return None, []  # a missing parameter: SQLAlchemy's error says which
             if name in self.expanding:
                 items = list(value)
-                if not items or sql is None:
+                if not items:
                     return None, []  # SQLAlchemy renders an empty IN its own way
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(items)), 1)
                 values.extend(items if process is None else [process(item) for item in items])

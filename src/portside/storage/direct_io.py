@@ -40,24 +40,26 @@ def open_direct(path: str | os.PathLike[str]) -> int | None:
 class DirectWriter:
     """Writes a stream of chunks at ``offset`` onwards: whole buffers through ``O_DIRECT``, the tail buffered.
 
-    ``direct_fd`` is an ``O_DIRECT`` descriptor and ``buffered_fd`` an ordinary one (opened with
-    ``O_APPEND``) on the same file. ``offset``, where writing starts, must be aligned. Not
-    thread-safe: one thread at a time feeds it (the upload's writer thread).
+    ``direct_fd`` is an ``O_DIRECT`` descriptor, which the writer closes, and ``buffered_fd`` an
+    ordinary one (opened with ``O_APPEND``) on the same file, which it does not. ``offset``, where
+    writing starts, must be aligned. Not thread-safe: one thread at a time feeds it (the upload's
+    writer thread).
     """
 
     def __init__(self, direct_fd: int, buffered_fd: int, offset: int, buffer: mmap.mmap) -> None:
         if offset % ALIGNMENT or len(buffer) % ALIGNMENT:
             raise ValueError("direct writes need an aligned offset and buffer size")
-        self._direct_fd: int | None = direct_fd
+        self._direct_fd = direct_fd
+        self._direct = True
         self._buffered_fd = buffered_fd
         self._offset = offset
-        self._buffer = buffer
+        self.buffer = buffer
         self._view = memoryview(buffer)
         self._filled = 0
 
     def write(self, chunks: Iterable[bytes]) -> None:
         """Copy ``chunks`` into the buffer, writing it out each time it fills."""
-        capacity = len(self._buffer)
+        capacity = len(self.buffer)
         for chunk in chunks:
             source = memoryview(chunk)
             while source:
@@ -78,14 +80,15 @@ class DirectWriter:
             self._offset += self._filled
             self._filled = 0
 
-    def release(self) -> None:
-        """Let go of the buffer's memory view (the buffer itself belongs to the caller)."""
+    def close(self) -> None:
+        """Close the ``O_DIRECT`` descriptor and let go of the buffer (which belongs to the caller)."""
         self._view.release()
+        os.close(self._direct_fd)
 
     def _write_out(self, length: int) -> None:
         data = self._view[:length]
         offset = self._offset
-        while data and self._direct_fd is not None:
+        while data and self._direct:
             try:
                 written = os.pwrite(self._direct_fd, data, offset)
             except OSError as exc:
@@ -93,7 +96,7 @@ class DirectWriter:
                     raise
                 # A device with blocks larger than ALIGNMENT, or a short write left us unaligned:
                 # the rest goes through the page cache, appended where the direct writes stopped.
-                self._direct_fd = None
+                self._direct = False
                 break
             data = data[written:]
             offset += written

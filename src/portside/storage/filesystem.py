@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import functools
-import mmap
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portside.libc import load_libc
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
 from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct
 
@@ -46,10 +44,9 @@ def _writeback_starter() -> Callable[[int], None]:
     final ``fsync`` finds little left to write: measured here on a 256 MiB file, that fsync fell
     from about 100 ms to 5 ms. Where the call is unavailable the final fsync does all the work.
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        sync_file_range = libc.sync_file_range
-    except (OSError, AttributeError):
+    libc = load_libc()
+    sync_file_range = getattr(libc, "sync_file_range", None)
+    if sync_file_range is None:
         return lambda fd: None
     sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
     sync_file_range.restype = ctypes.c_int
@@ -98,19 +95,6 @@ def _write_and_observe(write: BatchWriter, chunks: list[bytes], observer: WriteO
 
         return asyncio.ensure_future(asyncio.to_thread(both))
     return asyncio.gather(asyncio.to_thread(write, chunks), asyncio.to_thread(_observe_all, chunks, observer))
-
-
-@dataclass
-class _DirectAppend:
-    """One append's ``O_DIRECT`` descriptor, its aligned buffer, and the writer that uses both."""
-
-    fd: int
-    buffer: mmap.mmap
-    writer: DirectWriter
-
-    def close(self) -> None:
-        self.writer.release()
-        os.close(self.fd)
 
 
 class FilesystemStorage(BlobStorage):
@@ -209,7 +193,7 @@ class FilesystemStorage(BlobStorage):
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
-        direct: _DirectAppend | None = None
+        direct: DirectWriter | None = None
         try:
             await self._lock(fd)
             actual = os.fstat(fd).st_size
@@ -228,17 +212,17 @@ class FilesystemStorage(BlobStorage):
                     if batch_size >= WRITE_BATCH:
                         if pending is not None:
                             await pending
-                        if direct is None and pending is None:
-                            direct = self._direct_append(path, fd, actual)
+                        if pending is None:  # the first batch: this append is large
+                            direct = self._direct_writer(path, fd, actual)
                             if direct is not None:
-                                write = direct.writer.write
+                                write = direct.write
                         pending = _write_and_observe(write, batch, observer)
                         batch, batch_size = [], 0
             finally:
                 if pending is not None:
                     await pending
             if direct is not None:
-                writer = direct.writer
+                writer = direct
 
                 def write_last(last: list[bytes]) -> None:
                     writer.write(last)
@@ -257,15 +241,14 @@ class FilesystemStorage(BlobStorage):
                 self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
 
-    def _direct_append(self, path: Path, fd: int, offset: int) -> _DirectAppend | None:
+    def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
         """An ``O_DIRECT`` writer for the rest of this append, where the offset and the filesystem allow one."""
         if offset % ALIGNMENT:
             return None
         direct_fd = open_direct(path)
         if direct_fd is None:
             return None
-        buffer = self._spare_buffers.take()
-        return _DirectAppend(direct_fd, buffer, DirectWriter(direct_fd, fd, offset, buffer))
+        return DirectWriter(direct_fd, fd, offset, self._spare_buffers.take())
 
     @staticmethod
     async def _lock(fd: int, patience: float = 10.0) -> None:

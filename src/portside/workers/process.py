@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
+
+from portside.libc import load_libc
 
 # mallopt(3) parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD = -1
@@ -30,10 +31,8 @@ def keep_freed_memory_for_reuse() -> bool:
     pull benchmarks, where a 32 MiB threshold and glibc's default arenas cost 8 to 10 MiB.
     Returns whether the settings were applied (not on a C library without ``mallopt``, such as musl).
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(load_libc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
