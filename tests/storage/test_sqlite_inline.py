@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from portside.metadata import migrate
@@ -130,6 +130,42 @@ async def test_inline_connections_are_kept_after_clean_transactions_and_closed_a
     assert fresh.closed
     reader = sqlite3.connect(path)
     assert reader.execute("SELECT n FROM counter").fetchone()[0] == 2
+    reader.close()
+
+
+async def test_an_inline_write_that_waits_for_the_lock_keeps_its_connection(tmp_path: Path) -> None:
+    path = _database(tmp_path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    connections = InlineConnections(create_sync_write_engine(f"sqlite+aiosqlite:///{path}"), keep=1)
+    first = connections.take()
+    connections.give_back(first, reusable=True)
+    checkouts = 0
+    real_connect = connections.engine.connect
+
+    def counting_connect() -> Connection:
+        nonlocal checkouts
+        checkouts += 1
+        return real_connect()
+
+    connections.engine.connect = counting_connect  # type: ignore[method-assign]
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.05)
+        other.execute("COMMIT")
+
+    releasing = asyncio.create_task(release_later())
+    async with begin_inline_write(connections) as conn:
+        # Every refused BEGIN was retried on the idle connection it started with.
+        assert conn._conn is first
+        await conn.execute(text("UPDATE counter SET n = n + 1"))
+    await releasing
+    assert checkouts == 0
+    assert not first.in_transaction() and not first.closed
+    connections.dispose()
+    other.close()
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT n FROM counter").fetchone()[0] == 1
     reader.close()
 
 

@@ -166,16 +166,22 @@ async def begin_inline_write(
     connections = _connections(source)
     deadline = time.monotonic() + timeout_seconds
     pause = 0.001
+    conn = connections.take()
     while True:
-        conn = connections.take()
         try:
             transaction = conn.begin()
             break
         except OperationalError as exc:
-            connections.give_back(conn, reusable=False)
+            # A refused BEGIN leaves the connection as it was (no transaction): it is kept for
+            # the next try rather than returned to the pool and checked out again.
             if not is_sqlite_busy(exc) or time.monotonic() >= deadline:
+                connections.give_back(conn, reusable=False)
                 raise
-        await asyncio.sleep(pause)
+        try:
+            await asyncio.sleep(pause)
+        except BaseException:
+            connections.give_back(conn, reusable=True)
+            raise
         pause = min(pause * 2, 0.02)
     ended = False
     try:
