@@ -87,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="Portside worker processes (default 2)")
     parser.add_argument("--workdir", type=Path, default=None, help="where data dirs go (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and server logs")
+    parser.add_argument(
+        "--keep-cache",
+        action="store_true",
+        help="do not drop the page cache before starting (it is dropped when running as root, except with --quick)",
+    )
     parser.add_argument("--settle", type=float, default=None, help="seconds of idle between runs (default 1)")
     parser.add_argument(
         "--quiet-below",
@@ -146,6 +151,35 @@ def source_state() -> str:
     return f"{commit or 'unknown'}{' with uncommitted changes in src/' if dirty else ''}"
 
 
+def drop_page_cache() -> bool:
+    """Write dirty pages back and drop the page cache (root only), so every run starts from the same state.
+
+    Returns whether the cache was dropped.
+    """
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def file_create_cost_us(directory: Path, count: int = 300) -> float:
+    """CPU-microseconds per new file in ``directory``.
+
+    Each pushed blob is a new file on both servers, and on this project's reference VM (ext4 without
+    a journal) that cost ranges from about 20 to 700 us depending on how many inodes the whole
+    filesystem freed in the last minutes (docs/performance.md, "Flaky"). The files stay until the
+    run's data is removed: deleting them now would slow the servers' own creations.
+    """
+    probe = directory / "file-create-probe"
+    probe.mkdir(exist_ok=True)
+    started = time.process_time()
+    for number in range(count):
+        os.close(os.open(probe / f"f{number}", os.O_CREAT | os.O_WRONLY, 0o644))
+    return (time.process_time() - started) / count * 1e6
+
+
 def environment(workdir: Path, workers: int) -> dict[str, Any]:
     cpu = "unknown CPU"
     try:
@@ -172,6 +206,7 @@ def environment(workdir: Path, workers: int) -> dict[str, Any]:
         "distribution": version_of(DISTRIBUTION),
         "portside_workers": workers,
         "source": source_state(),
+        "file_create_us": round(file_create_cost_us(workdir)),
     }
 
 
@@ -280,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    env = environment(workdir, args.workers)
+    cache_dropped = False if args.quick or args.keep_cache else drop_page_cache()
+    env = {**environment(workdir, args.workers), "page_cache_dropped": cache_dropped}
     records: list[report.RunRecord] = []
     started = time.monotonic()
     try:
