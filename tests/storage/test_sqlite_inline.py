@@ -18,6 +18,8 @@ from portside.metadata.engines import (
     InlineConnections,
     begin_inline_read,
     begin_inline_write,
+    create_engine_for,
+    create_sync_read_engine,
     create_sync_write_engine,
 )
 from portside.metadata.read_cache import ChangeStamp, DataVersion, ReadCache, read_cache_for
@@ -167,6 +169,20 @@ async def test_an_inline_write_that_waits_for_the_lock_keeps_its_connection(tmp_
     reader = sqlite3.connect(path)
     assert reader.execute("SELECT n FROM counter").fetchone()[0] == 1
     reader.close()
+
+
+async def test_every_sqlite_engine_keeps_sqlites_temporary_files_in_memory(tmp_path: Path) -> None:
+    # As files, SQLite's statement journals were created and deleted about once per pushed image.
+    url = f"sqlite+aiosqlite:///{_database(tmp_path)}"
+    for engine in (create_sync_read_engine(url), create_sync_write_engine(url)):
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
+        engine.dispose()
+    for for_writes in (False, True):
+        async_engine = create_engine_for(url, for_writes=for_writes)
+        async with async_engine.connect() as async_conn:
+            assert (await async_conn.exec_driver_sql("PRAGMA temp_store")).scalar_one() == 2
+        await async_engine.dispose()
 
 
 async def test_an_inline_write_rolls_back_when_its_block_raises(tmp_path: Path) -> None:

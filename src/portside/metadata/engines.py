@@ -48,6 +48,11 @@ def _sqlite_pragmas(
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Statement journals, sorts and transient indexes in memory: as files, SQLite creates and
+        # deletes one in the temp directory for about every small image pushed, and on ext4 without
+        # a journal each freed inode slows the filesystem's next file creations for minutes
+        # (docs/performance.md). They hold a statement's worth of rows at most.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     def on_begin(connection: Any) -> None:
