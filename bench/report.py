@@ -212,7 +212,7 @@ def render(
         f"{rounds} round(s), servers alternating Portside, Distribution within each scenario.",
         f"Machine: {environment['cpu']}, {environment['cores']} cores, {environment['memory_gib']} GiB RAM, "
         f"Linux {environment['kernel']}, {environment['filesystem']}; creating a file there cost "
-        f"{environment.get('file_create_us', '?')} us of CPU at the start"
+        f"{environment.get('file_create_us', '?')} us of CPU before the servers started"
         f"{'; page cache dropped before the servers started' if environment.get('page_cache_dropped') else ''}.",
         f"Servers: {environment['portside']} with {environment['portside_workers']} workers, source "
         f"{environment['source']}; {environment['distribution']}.",
