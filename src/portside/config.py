@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         3600, ge=1, description="How often expired upload sessions are looked for."
     )
     max_manifest_bytes: int = Field(4 * MIB, ge=1024, description="Largest manifest accepted (413 above).")
+    inline_blob_max_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        le=MIB,
+        description="Blobs up to this size that arrive whole in one request are kept in the database instead of "
+        "blob storage (0: never).",
+    )
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs, manifests and tags.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
     node_name: str = Field(

@@ -63,7 +63,8 @@ def test_fsck_reports_and_repairs_broken_content(
     cli = PortsideCli(server)
     repos = [unique_repo("fsck") for _ in range(3)]
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
-        images: list[Image] = [push_image(client, repo, "v1", layers=1, layer_size=4096) for repo in repos]
+        # Layers over 64 KiB are files in blob storage; the small configs are kept in the database.
+        images: list[Image] = [push_image(client, repo, "v1", layers=1, layer_size=80 * 1024) for repo in repos]
 
         status, report = fsck(cli)
         assert (status, report["clean"], report["problems"]) == (0, True, [])
@@ -75,6 +76,10 @@ def test_fsck_reports_and_repairs_broken_content(
         path = blob_file(server, corrupt_layer)
         path.write_bytes(bytes(b ^ 0xFF for b in path.read_bytes()))
         blob_file(server, missing_layer).unlink()
+        corrupt_config = sha256(images[1].config)
+        assert not blob_file(server, corrupt_config).exists()
+        flipped = bytes(b ^ 0xFF for b in images[1].config)
+        execute(server, "UPDATE blob_contents SET content = :c WHERE digest = :d", c=flipped, d=corrupt_config)
         altered = images[2].manifest + b" "
         execute(
             server, "UPDATE manifests SET content = :content WHERE digest = :d", content=altered, d=images[2].digest
@@ -88,12 +93,13 @@ def test_fsck_reports_and_repairs_broken_content(
         assert kinds(report) == {
             ("blob-corrupt", corrupt_layer),
             ("blob-missing", missing_layer),
+            ("blob-corrupt", corrupt_config),
             ("manifest-corrupt", f"{repos[2]}@{images[2].digest}"),
             ("tag-dangling", f"{repos[2]}:old"),
         }
         assert not any(p["repaired"] for p in report["problems"])
         text = cli.run("fsck", "--quiet", check=False)
-        assert "blob-corrupt" in text and "4 problem(s), 4 not repaired" in text
+        assert "blob-corrupt" in text and "5 problem(s), 5 not repaired" in text
 
         status, report = fsck(cli, "--repair")
         assert status == 1  # the two manifests whose layers were removed wait for a push
@@ -110,12 +116,14 @@ def test_fsck_reports_and_repairs_broken_content(
         }
         assert not blob_file(server, corrupt_layer).exists()
         assert client.head(f"/v2/{repos[0]}/blobs/{corrupt_layer}").status_code == 404
+        assert client.head(f"/v2/{repos[1]}/blobs/{corrupt_config}").status_code == 404
         assert client.get(f"/v2/{repos[2]}/manifests/{images[2].digest}").status_code == 404
         assert client.get(f"/v2/{repos[2]}/manifests/old").status_code == 404
 
         # The next push uploads the removed layers again, and everything is whole.
         push_blob(client, repos[0], images[0].layers[0])
         push_blob(client, repos[1], images[1].layers[0])
+        push_blob(client, repos[1], images[1].config)
         status, report = fsck(cli)
         assert (status, report["problems"]) == (0, [])
         pulled = client.get(f"/v2/{repos[0]}/blobs/{corrupt_layer}")

@@ -23,6 +23,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from portside.cli import cli
@@ -371,15 +373,52 @@ def test_blob_files_of_the_filesystem_driver_match_the_registry(gc_registry: Lif
         pytest.skip(reason="bytes live in S3 on the cluster; the registry's answers are checked instead")
     repo = unique_repo("files")
     with httpx.Client(base_url=gc_registry.url, timeout=60) as http, admin_client(gc_registry.url) as admin:
-        image = push_image(http, repo, "v1", layers=1, layer_size=600)
-        orphan_digest = push_blob(http, repo, random_bytes(999))
+        # Over 64 KiB, so that they are files (smaller blobs pushed whole are kept in the database).
+        image = push_image(http, repo, "v1", layers=1, layer_size=80 * 1024)
+        orphan_digest = push_blob(http, repo, random_bytes(70 * 1024))
+        orphan_path = gc_registry.blob_file(orphan_digest)
+        assert isinstance(orphan_path, Path) and orphan_path.exists()
         time.sleep(GRACE + 1)
         run_gc(admin)
-        orphan_path = gc_registry.blob_file(orphan_digest)
         layer_path = gc_registry.blob_file(sha256(image.layers[0]))
-        assert isinstance(orphan_path, Path) and isinstance(layer_path, Path)
+        assert isinstance(layer_path, Path)
         assert not orphan_path.exists()
         assert layer_path.read_bytes() == image.layers[0]
+
+
+def _blob_content_rows(registry: LifecycleRegistry, digest: str) -> int:
+    """Rows of ``blob_contents`` for ``digest`` (the bytes of a small blob kept in the database)."""
+    url = registry.env.get("PORTSIDE_DATABASE_URL") or f"sqlite+aiosqlite:///{registry.data_dir}/portside.db"
+
+    async def count() -> int:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT count(*) FROM blob_contents WHERE digest = :d"), {"d": digest})
+            rows = int(found.scalar_one())
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(count())
+
+
+def test_small_blobs_kept_in_the_database_are_collected_with_their_rows(gc_registry: LifecycleRegistry) -> None:
+    repo = unique_repo("inline")
+    with httpx.Client(base_url=gc_registry.url, timeout=60) as http, admin_client(gc_registry.url) as admin:
+        image = push_image(http, repo, "v1", layers=1, layer_size=600)
+        orphan = random_bytes(999)
+        orphan_digest = push_blob(http, repo, orphan)
+        assert _blob_content_rows(gc_registry, orphan_digest) == 1
+        assert http.delete(f"/v2/{repo}/blobs/{orphan_digest}").status_code == 202
+        time.sleep(GRACE + 1)
+        run_gc(admin)
+        assert _blob_content_rows(gc_registry, orphan_digest) == 0
+        # The image's own small blobs are referenced, so they stay, in the database and readable.
+        layer_digest = sha256(image.layers[0])
+        assert _blob_content_rows(gc_registry, layer_digest) == 1
+        assert http.get(f"/v2/{repo}/blobs/{layer_digest}").content == image.layers[0]
+        # Pushed again after the collection, the blob is whole again.
+        push_blob(http, repo, orphan)
+        assert http.get(f"/v2/{repo}/blobs/{orphan_digest}").content == orphan
 
 
 def test_the_schedule_collects_garbage(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:

@@ -303,15 +303,15 @@ def test_temporary_files_of_interrupted_monolithic_pushes_are_swept(
     assert fresh.exists()
 
 
-def test_a_session_whose_empty_file_was_lost_in_a_crash_still_works(
+def test_a_session_has_no_file_until_its_first_write_and_survives_a_crash(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server()
     repo, data = unique_repo(), random_bytes(1000)
     with httpx.Client(base_url=server.url) as http:
         location = start_session(http, repo)
-        # The 202 made the session row durable; the empty file may not have reached the disk.
-        (server.data_dir / "storage" / "uploads" / location.rsplit("/", 1)[1]).unlink()
+        # The 202 made the session row durable; its file is made by the first PATCH.
+        assert not (server.data_dir / "storage" / "uploads" / location.rsplit("/", 1)[1]).exists()
         server.kill()
         server.start()
         assert http.get(location).headers["Range"] == "0-0"

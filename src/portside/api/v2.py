@@ -272,7 +272,7 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
         await registry.blobs.delete(match.name, digest)
         return empty_response(202, {"Docker-Content-Digest": str(digest)})
     content = await registry.blobs.open(match.name, digest)
-    if request.method == "GET":
+    if request.method == "GET" and content.data is None:
         redirect = await registry.blobs.redirect_url(digest)
         if redirect is not None:
             # The bucket serves the bytes (and any Range) itself.
@@ -295,6 +295,11 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
     if request.method == "HEAD":
         return head_response(status, headers, length, "application/octet-stream")
     headers["Content-Length"] = str(length)
+    if content.data is not None:
+        body = content.data if byte_range is None else content.data[byte_range.start : byte_range.end + 1]
+        return Response(
+            body, status_code=status, headers={**API_VERSION_HEADER, **headers}, media_type="application/octet-stream"
+        )
     if byte_range is None and content.path is not None:
         chunks = registry.blobs.stream(digest, None)
         return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, chunks, registry.blobs.downloads)

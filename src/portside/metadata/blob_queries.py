@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portside.metadata.fast_sqlite import prebuilt
-from portside.metadata.tables import blobs, namespace_quotas, repositories, repository_blobs, uploads
+from portside.metadata.tables import blob_contents, blobs, namespace_quotas, repositories, repository_blobs, uploads
 
 # Each dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update`` and ``excluded``.
 _INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -58,6 +58,19 @@ TOUCH_BLOB: Any = prebuilt(
     update(blobs).where(blobs.c.digest == bindparam("p_digest")).values(touched_at=bindparam("p_now"))
 )
 BLOB_SIZE: Any = prebuilt(select(blobs.c.size).where(blobs.c.digest == bindparam("p_digest")))
+
+# Small blobs' bytes, kept in the database
+
+STORE_CONTENT: dict[str, Any] = {
+    dialect: prebuilt(
+        _INSERTS[dialect](blob_contents)
+        .values(digest=bindparam("p_digest"), content=bindparam("p_content"))
+        .on_conflict_do_nothing()
+    )
+    for dialect in _INSERTS
+}
+BLOB_CONTENT: Any = prebuilt(select(blob_contents.c.content).where(blob_contents.c.digest == bindparam("p_digest")))
+HOLDS_CONTENT: Any = prebuilt(select(blob_contents.c.digest).where(blob_contents.c.digest == bindparam("p_digest")))
 
 # Blob links
 

@@ -37,13 +37,11 @@ from portside.metadata.records import (
     BlobRecord,
     ManifestRecord,
     Reference,
-    ReferrerRecord,
     Visibility,
 )
 from portside.metadata.tables import (
     blobs,
     job_runs,
-    manifests,
     repositories,
     uploads,
 )
@@ -179,14 +177,22 @@ class MetadataStore:
         size: int,
         finished_upload: str | None = None,
         bytes_present: Callable[[], bool] | None = None,
+        content: bytes | None = None,
     ) -> None:
-        """Link a committed blob into ``repository``, ending its upload session; see ``claim_placed_blob``."""
+        """Link a committed blob into ``repository``, ending its upload session; see ``claim_placed_blob``.
+
+        With ``content``, the blob's bytes are stored in the database with its row and link, in
+        one transaction (small blobs): nothing to claim first and nothing that can vanish.
+        """
         now = utcnow()
         async with self.writing() as conn:
             if finished_upload is not None:
                 await conn.execute(q.DELETE_UPLOAD, {"p_id": finished_upload})
             repository_id = await self._ensure_repository(conn, repository)
-            if bytes_present is not None:
+            if content is not None:
+                await conn.execute(q.CLAIM_BLOB[self.dialect], {"p_digest": digest, "p_size": size, "p_now": now})
+                await conn.execute(q.STORE_CONTENT[self.dialect], {"p_digest": digest, "p_content": content})
+            elif bytes_present is not None:
                 await claim_placed_blob(conn, q.CLAIM_BLOB[self.dialect], digest, size, now, bytes_present)
             else:
                 # The blob was claimed (claim_blob) before its bytes were put in place; if its row
@@ -215,6 +221,17 @@ class MetadataStore:
                 return None
             size = (await conn.execute(q.BLOB_SIZE, {"p_digest": digest})).scalar_one()
         return BlobRecord(digest, int(size))
+
+    async def blob_content(self, digest: str) -> bytes | None:
+        """The bytes of a blob kept in the database (small blobs), or ``None`` if they are in blob storage."""
+        async with self.reading() as conn:
+            row = (await conn.execute(q.BLOB_CONTENT, {"p_digest": digest})).first()
+        return None if row is None else bytes(row.content)
+
+    async def holds_blob_content(self, digest: str) -> bool:
+        """Whether a blob's bytes are kept in the database."""
+        async with self.reading() as conn:
+            return (await conn.execute(q.HOLDS_CONTENT, {"p_digest": digest})).first() is not None
 
     async def blob_known(self, digest: str) -> BlobRecord | None:
         """The blob if any repository committed it (for deduplication, never for reads)."""
@@ -428,33 +445,6 @@ class MetadataStore:
             query = mq.LIST_TAGS[(self.dialect, after is not None, limit is not None)]
             result = await conn.execute(query, {"rid": repository_id, "after": after, "limit": limit})
             return list(result.scalars())
-
-    async def list_referrers(self, repository: str, subject_digest: str) -> list[ReferrerRecord]:
-        """Manifests of ``repository`` whose subject is ``subject_digest``, oldest first."""
-        query = (
-            select(
-                manifests.c.digest,
-                manifests.c.media_type,
-                manifests.c.size,
-                manifests.c.artifact_type,
-                manifests.c.annotations,
-            )
-            .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-            .where(repositories.c.name == repository, manifests.c.subject_digest == subject_digest)
-            .order_by(manifests.c.created_at, manifests.c.digest)
-        )
-        async with self.reading() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            ReferrerRecord(
-                digest=row.digest,
-                media_type=row.media_type,
-                size=int(row.size),
-                artifact_type=row.artifact_type,
-                annotations=json.loads(row.annotations) if row.annotations else {},
-            )
-            for row in rows
-        ]
 
     async def record_job_run(self, job: str, node: str, started: datetime, finished: datetime, outcome: str) -> None:
         """Note one run of a background job."""

@@ -41,6 +41,16 @@ blobs = Table(
     Column("touched_at", DateTime(timezone=True), nullable=True),
 )
 
+# The bytes of small blobs pushed whole in one request, kept here instead of in blob storage: one
+# log fsync instead of a new file and its fsyncs (docs/architecture.md, "Small blobs"). They go
+# with their blob's row.
+blob_contents = Table(
+    "blob_contents",
+    metadata,
+    Column("digest", String(200), ForeignKey("blobs.digest", ondelete="CASCADE"), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
 # A repository may read a blob only through a link (made by a push or a mount).
 repository_blobs = Table(
     "repository_blobs",

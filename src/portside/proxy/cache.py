@@ -289,7 +289,11 @@ class ProxyService:
         ):
             return False
         known = await self.registry.store.blob_known(str(digest))
-        if known is None or await self.registry.storage.stat(blob_key(digest)) is None:
+        if known is None:
+            return False
+        if await self.registry.storage.stat(
+            blob_key(digest)
+        ) is None and not await self.registry.store.holds_blob_content(str(digest)):
             return False
         await self.registry.store.link_blob(name, str(digest), known.size)
         return True

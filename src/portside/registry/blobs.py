@@ -16,14 +16,19 @@ from portside.oci.ranges import ByteRange
 from portside.storage.base import BlobStorage
 from portside.storage.paths import blob_key, upload_key
 
+# No blob over this size is kept in the database (the ``inline_blob_max_bytes`` setting's bound):
+# larger blobs are not looked for there.
+INLINE_LIMIT = 1 << 20
+
 
 @dataclass(frozen=True)
 class BlobContent:
-    """A readable blob: its size, and either a local file or a stream."""
+    """A readable blob: its size, and its bytes (kept in the database), a local file, or neither (a stream)."""
 
     digest: Digest
     size: int
     path: Path | None
+    data: bytes | None = None
 
 
 class DownloadCount:
@@ -52,17 +57,33 @@ class BlobService:
     async def open(self, repository: str, digest: Digest) -> BlobContent:
         """Locate a blob for reading."""
         record = await self.stat(repository, digest)
+        data = await self._inline(digest, record.size)
+        if data is not None:
+            return BlobContent(digest, record.size, None, data)
         return BlobContent(digest, record.size, self._storage.local_path(blob_key(digest)))
+
+    async def _inline(self, digest: Digest, size: int | None = None) -> bytes | None:
+        """The blob's bytes if the database keeps them (small blobs pushed whole)."""
+        if size is not None and size > INLINE_LIMIT:
+            return None
+        return await self._store.blob_content(str(digest))
 
     async def redirect_url(self, digest: Digest) -> str | None:
         """Where clients may fetch the blob directly (a presigned URL), if the storage offers one."""
         return await self._storage.redirect_url(blob_key(digest))
 
-    def stream(self, digest: Digest, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
-        """The blob's bytes, whole or one range."""
+    async def stream(self, digest: Digest, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
+        """The blob's bytes, whole or one range, from the database or blob storage."""
+        data = await self._inline(digest)
+        if data is not None:
+            yield data if byte_range is None else data[byte_range.start : byte_range.start + byte_range.length]
+            return
         if byte_range is None:
-            return self._storage.read(blob_key(digest))
-        return self._storage.read(blob_key(digest), byte_range.start, byte_range.length)
+            chunks = self._storage.read(blob_key(digest))
+        else:
+            chunks = self._storage.read(blob_key(digest), byte_range.start, byte_range.length)
+        async for chunk in chunks:
+            yield chunk
 
     async def delete(self, repository: str, digest: Digest) -> None:
         """Unlink the blob from ``repository``; the bytes go when garbage collection finds them unused."""

@@ -2,7 +2,8 @@
 
 Checks, in order:
 
-1. every blob row has bytes in storage, of the recorded size, hashing to its digest (streamed);
+1. every blob row has bytes in storage (or, for small blobs, in the database), of the recorded size,
+   hashing to its digest (streamed);
 2. every manifest's stored bytes hash to its digest;
 3. every manifest's references (blobs linked into its repository, child manifests) exist;
 4. every tag points at a manifest of its repository.
@@ -23,13 +24,14 @@ deleting it would lose its tags too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from portside.metadata.fsck_store import FsckStore
 from portside.metadata.store import MetadataStore
 from portside.oci.digest import digest_of, parse_digest
+from portside.registry.blobs import INLINE_LIMIT
 from portside.storage.base import BlobStorage
 from portside.storage.paths import blob_key
 
@@ -76,6 +78,10 @@ class FsckReport:
             "checked": {"blobs": self.blobs, "blob_bytes": self.blob_bytes, "manifests": self.manifests},
             "problems": [asdict(p) for p in self.problems],
         }
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 class Fsck:
@@ -142,13 +148,15 @@ class Fsck:
         except Exception as exc:
             return Problem("blob-invalid-digest", digest_text, f"not a valid digest: {exc}")
         key = blob_key(digest)
-        stored = await self._storage.stat(key)
+        kept = await self._store.blob_content(digest_text) if size <= INLINE_LIMIT else None
+        stored = len(kept) if kept is not None else await self._storage.stat(key)
         if stored is None:
             return Problem("blob-missing", digest_text, "the blob row has no bytes in storage")
         if stored != size:
             return Problem("blob-size", digest_text, f"{stored} bytes stored, {size} recorded")
         hasher = digest.hasher()
-        async for chunk in self._storage.read(key):
+        chunks = _once(kept) if kept is not None else self._storage.read(key)
+        async for chunk in chunks:
             hasher.update(chunk)
             report.blob_bytes += len(chunk)
             if progress is not None:

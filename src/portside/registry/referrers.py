@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from portside.metadata.referrer_store import list_referrers
 from portside.metadata.store import MetadataStore
 from portside.oci import media_types as mt
 from portside.oci.digest import Digest
@@ -31,7 +32,7 @@ class ReferrerService:
         if not await self._store.repository_exists(repository):
             raise RegistryError(ErrorKind.NAME_UNKNOWN, detail={"name": repository})
         descriptors: list[dict[str, Any]] = []
-        for referrer in await self._store.list_referrers(repository, str(subject)):
+        for referrer in await list_referrers(self._store, repository, str(subject)):
             if artifact_type and referrer.artifact_type != artifact_type:
                 continue
             descriptor: dict[str, Any] = {

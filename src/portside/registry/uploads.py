@@ -14,7 +14,7 @@ from portside.metadata.gc_protocol import BlobVanished
 from portside.metadata.records import UploadRecord
 from portside.metadata.store import MetadataStore, utcnow
 from portside.metadata.upload_store import UploadSessionStore
-from portside.oci.digest import Digest, new_hasher
+from portside.oci.digest import Digest, digest_of, new_hasher
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.ranges import ByteRange, upload_range_header
 from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
@@ -40,6 +40,8 @@ class UploadStatus:
     id: str
     repository: str
     size: int
+    # Whether the upload's object exists in blob storage (its first write makes it).
+    stored: bool = True
 
     @property
     def range_header(self) -> str:
@@ -52,13 +54,34 @@ async def _empty() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
+async def _read_whole(chunks: AsyncIterable[bytes], expected: int) -> bytes:
+    """A small body, whole: ``BLOB_UPLOAD_INVALID`` if it is longer than its ``Content-Length``."""
+    parts: list[bytes] = []
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > expected:
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_INVALID, "body longer than its Content-Length")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class UploadService:
     """Everything about getting blob bytes into the registry."""
 
     def __init__(
-        self, store: MetadataStore, storage: BlobStorage, expiry: timedelta, quotas: QuotaService | None = None
+        self,
+        store: MetadataStore,
+        storage: BlobStorage,
+        expiry: timedelta,
+        quotas: QuotaService | None = None,
+        *,
+        inline_max_bytes: int = 0,
     ) -> None:
         self._store = store
+        # Blobs up to this size that arrive whole in one request are kept in the database: no
+        # file to create, and one log fsync instead of a file's and its directory's (0: never).
+        self._inline_max_bytes = inline_max_bytes
         self._sessions = UploadSessionStore(store)
         self._storage = storage
         self._expiry = expiry
@@ -81,8 +104,8 @@ class UploadService:
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload session."""
         upload_id = uuid.uuid4().hex
-        # What the 202 acknowledges is the session row; the empty file is recreated if a crash loses it.
-        await self._storage.create(upload_key(upload_id), durable=False)
+        # What the 202 acknowledges is the session row. The upload's object is made by its first
+        # write: a small blob pushed whole in the closing PUT never needs one.
         await self._sessions.create(upload_id, repository)
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
         return UploadStatus(upload_id, repository, 0)
@@ -99,11 +122,8 @@ class UploadService:
     ) -> tuple[UploadStatus, UploadRecord]:
         record = await self._session(repository, upload_id, quota)
         size = await self._storage.stat(upload_key(upload_id))
-        if size is None:
-            # A session acknowledged just before a crash: its (still empty) file was not yet on disk.
-            await self._storage.create(upload_key(upload_id), durable=False)
-            size = 0
-        return UploadStatus(upload_id, repository, size), record
+        # No object yet: nothing was written to this session.
+        return UploadStatus(upload_id, repository, size or 0, stored=size is not None), record
 
     async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadRecord:
         if not _UPLOAD_ID_RE.match(upload_id):
@@ -165,9 +185,11 @@ class UploadService:
 
     async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None) -> int:
         key = key or upload_key(current.id)
+        if not current.stored:
+            await self._storage.create(key, durable=False, replace=False)
         state = self._hashes.take(current.id)
         if state is None or state.offset != current.size:
-            state = await hash_stored(self._storage, key)
+            state = RunningHash(0, new_hasher()) if current.size == 0 else await hash_stored(self._storage, key)
         try:
             size = await self._storage.append(key, chunks, current.size, observer=state.update)
         except OffsetMismatch as exc:
@@ -195,6 +217,12 @@ class UploadService:
         """Take an optional last chunk, verify the digest, and commit the blob. Returns its size."""
         quota = self._quota(repository)
         current = await self.status(repository, upload_id, quota)
+        if self._whole_and_small(current.size, chunks, content_length):
+            if chunks is not None and content_length:
+                self._check_range(current, content_range, content_length)
+            content = b"" if chunks is None or not content_length else await _read_whole(chunks, content_length)
+            await self._commit_inline(current, digest, content, quota=quota)
+            return len(content)
         if chunks is not None and (content_length is None or content_length > 0):
             self._check_range(current, content_range, content_length)
             if content_length is not None:
@@ -209,6 +237,9 @@ class UploadService:
     ) -> None:
         session = key is None
         key = key or upload_key(current.id)
+        if not current.stored:
+            # An empty upload closed without a body (inline blobs switched off): its empty object.
+            await self._storage.create(key, durable=False, replace=False)
         state = self._hashes.take(current.id)
         if digest.algorithm != "sha256" or state is None or state.offset != current.size:
             state = await hash_stored(self._storage, key, digest.algorithm)
@@ -247,11 +278,14 @@ class UploadService:
         """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
         quota = self._quota(repository)
         await self._check_quota(quota, content_length, digest)
+        if self._whole_and_small(0, chunks, content_length):
+            content = b"" if not content_length else await _read_whole(chunks, content_length)
+            await self._commit_inline(UploadStatus("", repository, 0, stored=False), digest, content, quota=quota)
+            return len(content)
         nonce = uuid.uuid4().hex
         key = temporary_upload_key(time.time(), nonce)
-        await self._storage.create(key, durable=False)
         self._hashes.put(nonce, RunningHash(0, new_hasher()))
-        current = UploadStatus(nonce, repository, 0)
+        current = UploadStatus(nonce, repository, 0, stored=False)
         try:
             size = await self._write(current, chunks, key)
             await self._commit(UploadStatus(nonce, repository, size), digest, key, quota=quota)
@@ -260,6 +294,34 @@ class UploadService:
             await self._storage.delete(key)
             raise
         return size
+
+    def _whole_and_small(self, size: int, chunks: AsyncIterable[bytes] | None, content_length: int | None) -> bool:
+        """Whether a request brings a whole blob small enough to keep in the database."""
+        if self._inline_max_bytes <= 0 or size != 0:
+            return False
+        return chunks is None or (content_length is not None and content_length <= self._inline_max_bytes)
+
+    async def _commit_inline(
+        self, current: UploadStatus, digest: Digest, content: bytes, *, quota: QuotaCheck | None
+    ) -> None:
+        """Verify a whole small blob and store it with its row and link, ending its session if it has one."""
+        actual = digest_of(content, digest.algorithm)
+        if actual != digest:
+            # The session stays, as it is (empty): the client may push again with the right digest.
+            raise RegistryError(
+                ErrorKind.DIGEST_INVALID,
+                "provided digest did not match uploaded content",
+                {"expected": str(digest), "actual": str(actual)},
+            )
+        await self._check_quota(quota, len(content), digest)
+        session = current.id or None
+        await self._store.link_blob(
+            current.repository, str(digest), len(content), finished_upload=session, content=content
+        )
+        if session is not None:
+            self._hashes.discard(session)
+            if current.stored:
+                await self._storage.delete(upload_key(session))  # an empty object a 0-byte PATCH made
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         """Abandon a session and free its bytes."""
@@ -278,7 +340,7 @@ class UploadService:
         # Claim the existing row first: if garbage collection already took it, the blob is not
         # mountable; once claimed, it is spared long enough to check its bytes and link it.
         record = await self._store.claim_existing_blob(str(digest))
-        if record is None or await self._storage.stat(blob_key(digest)) is None:
+        if record is None or not await self._bytes_held(digest):
             return None
         # Mounting into another namespace adds the blob to its usage: no way around the quota.
         await self._check_quota(self._quota(repository), record.size, digest)
@@ -287,6 +349,12 @@ class UploadService:
         except BlobVanished:
             return None
         return record.size
+
+    async def _bytes_held(self, digest: Digest) -> bool:
+        """Whether a blob's bytes are in blob storage or in the database."""
+        return await self._storage.stat(blob_key(digest)) is not None or await self._store.holds_blob_content(
+            str(digest)
+        )
 
     async def expire(self) -> int:
         """Remove sessions idle for longer than the expiry, and temporary uploads a crash left; how many went."""

@@ -33,6 +33,9 @@ class SearchIndex:
         if not wants_config(manifest):
             return None
         assert manifest.config is not None
+        kept = await self._metadata.blob_content(str(manifest.config.digest))
+        if kept is not None:
+            return kept[:MAX_CONFIG_BYTES]
         parts: list[bytes] = []
         try:
             async for chunk in self._storage.read(blob_key(manifest.config.digest), 0, MAX_CONFIG_BYTES):

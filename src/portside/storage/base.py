@@ -40,8 +40,12 @@ class BlobStorage(ABC):
         """Stream ``length`` bytes (all, if ``None``) of the object from ``offset``."""
 
     @abstractmethod
-    async def create(self, key: str, durable: bool = True) -> None:
-        """Create an empty object (an upload's start); with ``durable``, make it survive a power cut."""
+    async def create(self, key: str, durable: bool = True, replace: bool = True) -> None:
+        """Create an empty object (an upload's start); with ``durable``, make it survive a power cut.
+
+        Without ``replace``, an object already at ``key`` is left as it is (an upload's first write
+        makes its object, and two first writes may race).
+        """
 
     @abstractmethod
     async def append(

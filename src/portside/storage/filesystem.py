@@ -156,13 +156,14 @@ class FilesystemStorage(BlobStorage):
         finally:
             handle.close()
 
-    async def create(self, key: str, durable: bool = True) -> None:
-        """Create an empty file; with ``durable``, fsync it and its directory entry."""
+    async def create(self, key: str, durable: bool = True, replace: bool = True) -> None:
+        """Create an empty file (or, without ``replace``, keep one that exists); with ``durable``, fsync it."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else 0)
 
         def _create() -> None:
             path = self._path(key)
             self._make_parents(path)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(path, flags, 0o644)
             try:
                 if durable:
                     os.fsync(fd)

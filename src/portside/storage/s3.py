@@ -248,9 +248,14 @@ class S3Storage(BlobStorage):
             raise
         return head.get("Metadata", {}).get(WRITER_METADATA) == writer
 
-    async def create(self, key: str, durable: bool = True) -> None:
-        """Write the upload's marker and drop segments a previous object at this key left (always durable)."""
+    async def create(self, key: str, durable: bool = True, replace: bool = True) -> None:
+        """Write the upload's marker and drop segments a previous object at this key left (always durable).
+
+        Without ``replace``, an upload already at ``key`` is left as it is.
+        """
         stored = await self._resolve(key)
+        if stored is not None and not replace:
+            return
         s3 = await self._s3()
         await s3.put_object(Bucket=self.options.bucket, Key=self._object(marker_name(key)), Body=b"")
         if stored is not None:
