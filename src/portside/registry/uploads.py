@@ -54,6 +54,14 @@ async def _empty() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
+def _digest_mismatch(expected: Digest, actual: str) -> RegistryError:
+    return RegistryError(
+        ErrorKind.DIGEST_INVALID,
+        "provided digest did not match uploaded content",
+        {"expected": str(expected), "actual": actual},
+    )
+
+
 async def _read_whole(chunks: AsyncIterable[bytes], expected: int) -> bytes:
     """A small body, whole: ``BLOB_UPLOAD_INVALID`` if it is longer than its ``Content-Length``."""
     parts: list[bytes] = []
@@ -248,11 +256,7 @@ class UploadService:
             # Keep the session: the client may retry with the right digest.
             if digest.algorithm == "sha256":
                 self._hashes.put(current.id, state)
-            raise RegistryError(
-                ErrorKind.DIGEST_INVALID,
-                "provided digest did not match uploaded content",
-                {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
-            )
+            raise _digest_mismatch(digest, f"{digest.algorithm}:{actual}")
         # The last check, with the size known: a refused blob is not committed (its session stays).
         await self._check_quota(quota, current.size, digest)
         # Claim the row, then put the bytes in place, then link (the GC protocol, docs/lifecycle.md);
@@ -308,11 +312,7 @@ class UploadService:
         actual = digest_of(content, digest.algorithm)
         if actual != digest:
             # The session stays, as it is (empty): the client may push again with the right digest.
-            raise RegistryError(
-                ErrorKind.DIGEST_INVALID,
-                "provided digest did not match uploaded content",
-                {"expected": str(digest), "actual": str(actual)},
-            )
+            raise _digest_mismatch(digest, str(actual))
         await self._check_quota(quota, len(content), digest)
         session = current.id or None
         await self._store.link_blob(
