@@ -54,7 +54,7 @@ def start_upload(conn: Connection, repo: str) -> str:
 
 
 def push_blob(conn: Connection, repo: str, data: bytes | bytearray | memoryview, digest: str) -> None:
-    """POST, then PUT the whole body with ``?digest=`` (how docker and containerd push a layer)."""
+    """POST, then PUT the whole body with ``?digest=`` (how containerd and oras push a blob)."""
     location = start_upload(conn, repo)
     response = conn.request("PUT", with_digest(location, digest), OCTET, memoryview(data))
     expect(response, 201, f"PUT blob {digest[:19]} in {repo}")
