@@ -296,15 +296,17 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
         return head_response(status, headers, length, "application/octet-stream")
     headers["Content-Length"] = str(length)
     if content.data is not None:
-        body = content.data if byte_range is None else content.data[byte_range.start : byte_range.end + 1]
         return Response(
-            body, status_code=status, headers={**API_VERSION_HEADER, **headers}, media_type="application/octet-stream"
+            content.data_in(byte_range),
+            status_code=status,
+            headers={**API_VERSION_HEADER, **headers},
+            media_type="application/octet-stream",
         )
     if byte_range is None and content.path is not None:
-        chunks = registry.blobs.stream(digest, None)
+        chunks = registry.blobs.stream(content, None)
         return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, chunks, registry.blobs.downloads)
     return StreamingResponse(
-        registry.blobs.stream(digest, byte_range),
+        registry.blobs.stream(content, byte_range),
         status_code=status,
         headers={**API_VERSION_HEADER, **headers},
         media_type="application/octet-stream",

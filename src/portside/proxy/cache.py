@@ -23,9 +23,9 @@ from portside.oci.manifest import parse_manifest
 from portside.oci.names import validate_tag
 from portside.proxy.routing import Mirror, Target, mirror_for, mirrors_from
 from portside.proxy.upstream import UpstreamClient, UpstreamUnavailable
+from portside.registry.blobs import bytes_held
 from portside.registry.manifests import manifest_record, references_of
 from portside.registry.services import Registry
-from portside.storage.paths import blob_key
 
 log = logging.getLogger("portside.proxy")
 
@@ -289,11 +289,7 @@ class ProxyService:
         ):
             return False
         known = await self.registry.store.blob_known(str(digest))
-        if known is None:
-            return False
-        if await self.registry.storage.stat(
-            blob_key(digest)
-        ) is None and not await self.registry.store.holds_blob_content(str(digest)):
+        if known is None or not await bytes_held(self.registry.store, self.registry.storage, digest):
             return False
         await self.registry.store.link_blob(name, str(digest), known.size)
         return True

@@ -30,6 +30,16 @@ class BlobContent:
     path: Path | None
     data: bytes | None = None
 
+    def data_in(self, byte_range: ByteRange | None) -> bytes:
+        """The bytes kept in the database, whole or one range (only for a blob that has ``data``)."""
+        assert self.data is not None
+        return self.data if byte_range is None else self.data[byte_range.start : byte_range.end + 1]
+
+
+async def bytes_held(store: MetadataStore, storage: BlobStorage, digest: Digest) -> bool:
+    """Whether a blob's bytes are in blob storage or kept in the database (for mounts and links)."""
+    return await storage.stat(blob_key(digest)) is not None or await store.holds_blob_content(str(digest))
+
 
 class DownloadCount:
     """How many whole-blob downloads one worker is sending right now."""
@@ -57,31 +67,27 @@ class BlobService:
     async def open(self, repository: str, digest: Digest) -> BlobContent:
         """Locate a blob for reading."""
         record = await self.stat(repository, digest)
-        data = await self._inline(digest, record.size)
+        # Only blobs up to INLINE_LIMIT can be kept in the database: larger ones are not looked for.
+        data = await self._store.blob_content(str(digest)) if record.size <= INLINE_LIMIT else None
         if data is not None:
             return BlobContent(digest, record.size, None, data)
         return BlobContent(digest, record.size, self._storage.local_path(blob_key(digest)))
-
-    async def _inline(self, digest: Digest, size: int | None = None) -> bytes | None:
-        """The blob's bytes if the database keeps them (small blobs pushed whole)."""
-        if size is not None and size > INLINE_LIMIT:
-            return None
-        return await self._store.blob_content(str(digest))
 
     async def redirect_url(self, digest: Digest) -> str | None:
         """Where clients may fetch the blob directly (a presigned URL), if the storage offers one."""
         return await self._storage.redirect_url(blob_key(digest))
 
-    async def stream(self, digest: Digest, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
-        """The blob's bytes, whole or one range, from the database or blob storage."""
-        data = await self._inline(digest)
-        if data is not None:
-            yield data if byte_range is None else data[byte_range.start : byte_range.start + byte_range.length]
+    async def stream(self, content: BlobContent, byte_range: ByteRange | None) -> AsyncIterator[bytes]:
+        """An opened blob's bytes, whole or one range, from the database or blob storage."""
+        if content.data is not None:
+            yield content.data_in(byte_range)
             return
-        if byte_range is None:
-            chunks = self._storage.read(blob_key(digest))
-        else:
-            chunks = self._storage.read(blob_key(digest), byte_range.start, byte_range.length)
+        key = blob_key(content.digest)
+        chunks = (
+            self._storage.read(key)
+            if byte_range is None
+            else self._storage.read(key, byte_range.start, byte_range.length)
+        )
         async for chunk in chunks:
             yield chunk
 

@@ -345,11 +345,11 @@ class BrowseService:
         if descriptor.size > MAX_CONFIG_BYTES:
             return None
         try:
-            await self._blobs.stat(repository, descriptor.digest)
+            content = await self._blobs.open(repository, descriptor.digest)
         except RegistryError:
             return None
         chunks: list[bytes] = []
-        async for chunk in self._blobs.stream(descriptor.digest, None):
+        async for chunk in self._blobs.stream(content, None):
             chunks.append(chunk)
         return summarise_config(b"".join(chunks))
 

@@ -17,6 +17,7 @@ from portside.metadata.upload_store import UploadSessionStore
 from portside.oci.digest import Digest, digest_of, new_hasher
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.ranges import ByteRange, upload_range_header
+from portside.registry.blobs import bytes_held
 from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch
 from portside.storage.paths import (
@@ -340,7 +341,7 @@ class UploadService:
         # Claim the existing row first: if garbage collection already took it, the blob is not
         # mountable; once claimed, it is spared long enough to check its bytes and link it.
         record = await self._store.claim_existing_blob(str(digest))
-        if record is None or not await self._bytes_held(digest):
+        if record is None or not await bytes_held(self._store, self._storage, digest):
             return None
         # Mounting into another namespace adds the blob to its usage: no way around the quota.
         await self._check_quota(self._quota(repository), record.size, digest)
@@ -349,12 +350,6 @@ class UploadService:
         except BlobVanished:
             return None
         return record.size
-
-    async def _bytes_held(self, digest: Digest) -> bool:
-        """Whether a blob's bytes are in blob storage or in the database."""
-        return await self._storage.stat(blob_key(digest)) is not None or await self._store.holds_blob_content(
-            str(digest)
-        )
 
     async def expire(self) -> int:
         """Remove sessions idle for longer than the expiry, and temporary uploads a crash left; how many went."""

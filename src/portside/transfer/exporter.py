@@ -92,8 +92,8 @@ def _blobs_of(images: list[_Image]) -> list[Descriptor]:
 
 async def _stream(registry: Registry, repository: str, digest: str) -> AsyncIterator[bytes]:
     parsed = parse_digest(digest)
-    await registry.blobs.open(repository, parsed)  # the repository must link it
-    async for chunk in registry.blobs.stream(parsed, None):
+    content = await registry.blobs.open(repository, parsed)  # the repository must link it
+    async for chunk in registry.blobs.stream(content, None):
         yield chunk
 
 
