@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import pytest
 
 from deploy.processes import MotoServer
 from portside.storage.base import BlobStorage
+from portside.storage.direct_io import open_direct
 from portside.storage.filesystem import FilesystemStorage
 from portside.storage.s3 import S3Options, S3Storage
 
@@ -125,3 +128,19 @@ async def make_driver(
 async def driver(make_driver: DriverFactory) -> BlobStorage:
     """The driver under test."""
     return make_driver()
+
+
+def _temporary_directory_supports_direct() -> bool:
+    """Whether files under the temporary directory (where ``tmp_path`` lives) open with ``O_DIRECT``."""
+    with tempfile.NamedTemporaryFile() as probe:
+        fd = open_direct(probe.name)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
+needs_o_direct = pytest.mark.skipif(
+    not _temporary_directory_supports_direct(),
+    reason="the temporary directory's filesystem refuses O_DIRECT (tmpfs before Linux 6.6)",
+)

@@ -9,7 +9,6 @@ import hashlib
 import mmap
 import os
 import random
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from portside.storage import direct_io, filesystem
 from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct
 from portside.storage.filesystem import WRITE_BATCH, FilesystemStorage
+from tests.storage.conftest import needs_o_direct
 
 pytestmark = pytest.mark.anyio
 
@@ -65,22 +65,6 @@ def _cached_pages(path: Path) -> int:
             libc.munmap(address, size)
     finally:
         os.close(fd)
-
-
-def _temporary_directory_supports_direct() -> bool:
-    """Whether files under the temporary directory (where ``tmp_path`` lives) open with ``O_DIRECT``."""
-    with tempfile.NamedTemporaryFile() as probe:
-        fd = open_direct(probe.name)
-    if fd is None:
-        return False
-    os.close(fd)
-    return True
-
-
-needs_o_direct = pytest.mark.skipif(
-    not _temporary_directory_supports_direct(),
-    reason="the temporary directory's filesystem refuses O_DIRECT (tmpfs before Linux 6.6)",
-)
 
 
 def _write_with(tmp_path: Path, prefix: bytes, pieces: list[bytes], buffer_size: int = 64 * 1024) -> Path:

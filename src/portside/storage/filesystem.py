@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import errno
 import fcntl
-import functools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
@@ -15,11 +14,14 @@ from typing import Any
 
 from portside.libc import load_libc
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
+from portside.storage.chunk_pipe import ChunkPipe
 from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct
 
-# Writes go to disk in batches of about this size, hashed in another thread at the same time.
+# An append this large is written from a thread of its own (and, where it can, around the page
+# cache); smaller ones, whole small blobs among them, are written in one go at their end.
 WRITE_BATCH = 4 << 20
-SPLIT_BATCH = 256 << 10
+# An append this large is hashed, chunk by chunk as it arrives, in a thread of its own.
+HASH_EARLY = 256 << 10
 # A last batch this small (a whole small blob, say) is written and hashed in the event loop's
 # thread: that takes microseconds, less than the hand-off to a thread and back (about 65 us of CPU).
 INLINE_BATCH = 64 << 10
@@ -61,40 +63,51 @@ def _writeback_starter() -> Callable[[int], None]:
 start_writeback = _writeback_starter()
 
 
+def _write_fully(fd: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_all(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> None:
     for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_fully(fd, chunk)
         if observer is not None:
             observer(chunk)
     start_writeback(fd)
 
 
-def _observe_all(chunks: list[bytes], observer: WriteObserver) -> None:
-    for chunk in chunks:
-        observer(chunk)
+def _marks(writing: ChunkPipe, hashing: ChunkPipe | None) -> asyncio.Future[Any]:
+    """A future for the point both threads have reached once they consume what is queued now."""
+    if hashing is None:
+        return writing.mark()
+    return asyncio.gather(writing.mark(), hashing.mark())
 
 
-BatchWriter = Callable[[list[bytes]], None]
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    # A mark left behind by a failed append: its failure is raised by the pipe's close instead.
+    if not future.cancelled():
+        future.exception()
 
 
-def _write_and_observe(write: BatchWriter, chunks: list[bytes], observer: WriteObserver | None) -> asyncio.Future[Any]:
-    """Write a batch and pass it to the observer (the upload's hash) in two threads at once.
+def _write_and_observe(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> asyncio.Future[None]:
+    """Write a batch, then pass it to the observer (the upload's hash), in one thread."""
+    return asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks, observer))
 
-    Both release the GIL (writes, and hashlib on large buffers), so on two cores a batch takes as
-    long as the slower of the two rather than their sum.
-    """
-    if observer is None or sum(len(chunk) for chunk in chunks) < SPLIT_BATCH:
-        # Small batches (whole small blobs): one hand-off to a thread costs less than the overlap saves.
-        def both() -> None:
-            write(chunks)
-            if observer is not None:
-                _observe_all(chunks, observer)
 
-        return asyncio.ensure_future(asyncio.to_thread(both))
-    return asyncio.gather(asyncio.to_thread(write, chunks), asyncio.to_thread(_observe_all, chunks, observer))
+async def _close_all(pipes: list[tuple[ChunkPipe, Callable[[], None] | None]]) -> None:
+    """Close the pipes and wait until their threads are done, even if this coroutine is cancelled."""
+    closing = [pipe.close(final) for pipe, final in pipes]
+    try:
+        outcomes = await asyncio.gather(*closing, return_exceptions=True)
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise failures[0]
+    finally:
+        # Settled, each thread is about to return; after a cancellation, its backlog is bounded
+        # (two batches). Either way this blocking wait is short.
+        for pipe, _ in pipes:
+            pipe.join()
 
 
 class FilesystemStorage(BlobStorage):
@@ -184,10 +197,12 @@ class FilesystemStorage(BlobStorage):
         expected_offset: int,
         observer: WriteObserver | None = None,
     ) -> int:
-        """Append under an exclusive lock; receive the next batch while the last is written.
+        """Append under an exclusive lock, writing and hashing in other threads while chunks arrive.
 
-        Appends of more than one batch that start at an aligned offset bypass the page cache
-        (see :mod:`portside.storage.direct_io`); smaller ones, whole small blobs among them, do not.
+        Appends of a batch or more are written from a thread of their own (see
+        :mod:`portside.storage.chunk_pipe`), around the page cache where they start at an aligned
+        offset (see :mod:`portside.storage.direct_io`); smaller ones, whole small blobs among them,
+        are written at their end.
         """
         path = self._path(key)
         try:
@@ -200,40 +215,58 @@ class FilesystemStorage(BlobStorage):
             actual = os.fstat(fd).st_size
             if actual != expected_offset:
                 raise OffsetMismatch(actual)
-            write: BatchWriter = functools.partial(_write_all, fd, observer=None)
-            pending: asyncio.Future[None] | None = None
+            # Held until the append proves large; from then on each chunk goes straight to the
+            # writing and hashing threads, and ``in_flight`` keeps at most two batches queued.
             batch: list[bytes] = []
             batch_size = 0
+            hashing: ChunkPipe | None = None
+            writing: ChunkPipe | None = None
+            in_flight: asyncio.Future[Any] | None = None
+            pipes: list[tuple[ChunkPipe, Callable[[], None] | None]] = []
+            failed = True
             try:
                 async for chunk in chunks:
                     if not chunk:
                         continue
+                    if hashing is not None:
+                        hashing.put(chunk)
+                    if writing is not None:
+                        writing.put(chunk)
+                        batch_size += len(chunk)
+                        if batch_size >= WRITE_BATCH:
+                            if in_flight is not None:
+                                await in_flight
+                            in_flight = _marks(writing, hashing)
+                            batch_size = 0
+                        continue
                     batch.append(chunk)
                     batch_size += len(chunk)
+                    if hashing is None and observer is not None and batch_size >= HASH_EARLY:
+                        hashing = ChunkPipe(observer, "upload-hash")
+                        pipes.append((hashing, None))
+                        for queued in batch:
+                            hashing.put(queued)
                     if batch_size >= WRITE_BATCH:
-                        if pending is not None:
-                            await pending
-                        if pending is None:  # the first batch: this append is large
-                            direct = self._direct_writer(path, fd, actual)
-                            if direct is not None:
-                                write = direct.write
-                        pending = _write_and_observe(write, batch, observer)
+                        direct = self._direct_writer(path, fd, actual)
+                        writing = self._writing_pipe(fd, direct)
+                        pipes.append((writing, direct.finish if direct is not None else None))
+                        for queued in batch:
+                            writing.put(queued)
+                        in_flight = _marks(writing, hashing)
                         batch, batch_size = [], 0
+                failed = False
             finally:
-                if pending is not None:
-                    await pending
-            if direct is not None:
-                writer = direct
-
-                def write_last(last: list[bytes]) -> None:
-                    writer.write(last)
-                    writer.finish()
-
-                await _write_and_observe(write_last, batch, observer)
-            elif batch and batch_size <= INLINE_BATCH:
-                _write_all(fd, batch, observer)
+                if in_flight is not None:
+                    in_flight.add_done_callback(_ignore_outcome)
+                if pipes:
+                    # No thread may use the descriptor or the buffer once this returns. After a
+                    # failure, the last bytes are not written: the upload's hash is rebuilt anyway.
+                    await _close_all(pipes if not failed else [(pipe, None) for pipe, _ in pipes])
+            leftover = None if hashing is not None else observer
+            if batch and batch_size <= INLINE_BATCH:
+                _write_all(fd, batch, leftover)
             elif batch:
-                await _write_and_observe(write, batch, observer)
+                await _write_and_observe(fd, batch, leftover)
             await asyncio.to_thread(os.fsync, fd)
             return os.fstat(fd).st_size
         finally:
@@ -241,6 +274,13 @@ class FilesystemStorage(BlobStorage):
                 direct.close()
                 self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
+
+    @staticmethod
+    def _writing_pipe(fd: int, direct: DirectWriter | None) -> ChunkPipe:
+        """A thread writing each chunk as it comes; when it has caught up, it writes out what it holds."""
+        if direct is not None:
+            return ChunkPipe(lambda chunk: direct.write((chunk,)), "upload-write", idle=direct.flush_aligned)
+        return ChunkPipe(lambda chunk: _write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
 
     def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
         """An ``O_DIRECT`` writer for the rest of this append, where the offset and the filesystem allow one."""
