@@ -105,6 +105,23 @@ def test_same_blob_in_two_repositories_is_stored_once(client: httpx.Client, regi
     assert client.get(f"/v2/{second}/blobs/{digest}").content == data
 
 
+def test_a_blob_whose_file_is_gone_is_blob_unknown_before_any_byte(
+    client: httpx.Client, registry: RegistryEndpoint
+) -> None:
+    if registry.data_dir is None:
+        pytest.skip(reason="blobs are in S3 here: there is no local file to remove")
+    repository = unique_repo()
+    data = random_bytes(300 * 1024)
+    digest = push_blob(client, repository, data)
+    assert client.get(f"/v2/{repository}/blobs/{digest}").content == data
+    (path,) = (registry.data_dir / "storage" / "blobs" / "sha256").rglob(digest.split(":")[1])
+    path.unlink()
+    response = client.get(f"/v2/{repository}/blobs/{digest}")
+    assert response.status_code == 404
+    assert error_codes(response) == ["BLOB_UNKNOWN"]
+    assert response.json()["errors"][0]["detail"] == {"digest": digest}
+
+
 def test_delete_blob_unlinks_it_from_the_repository_only(client: httpx.Client) -> None:
     data = random_bytes(256)
     first, second = unique_repo(), unique_repo()

@@ -303,8 +303,9 @@ async def blob(request: Request, registry: Registry, match: RouteMatch) -> Respo
             media_type="application/octet-stream",
         )
     if byte_range is None and content.path is not None:
-        chunks = registry.blobs.stream(content, None)
-        return BlobFileResponse(content.path, {**API_VERSION_HEADER, **headers}, chunks, registry.blobs.downloads)
+        return BlobFileResponse(
+            content.path, str(content.digest), {**API_VERSION_HEADER, **headers}, registry.blobs.downloads
+        )
     return StreamingResponse(
         registry.blobs.stream(content, byte_range),
         status_code=status,
