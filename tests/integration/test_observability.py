@@ -104,8 +104,12 @@ def test_uploads_in_progress_follow_open_sessions(server: ServerProcess) -> None
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         started = client.post(f"/v2/{repo}/blobs/uploads/")
         assert started.status_code == 202
+        # A session counts from its first write (its id is signed: the POST stores nothing).
+        assert value(scrape(server.url), "portside_uploads_in_progress") == before
+        patched = client.patch(started.headers["Location"], content=b"some bytes")
+        assert patched.status_code == 202
         assert value(scrape(server.url), "portside_uploads_in_progress") == before + 1
-        assert client.delete(started.headers["Location"]).status_code == 204
+        assert client.delete(patched.headers["Location"]).status_code == 204
     assert value(scrape(server.url), "portside_uploads_in_progress") == before
 
 

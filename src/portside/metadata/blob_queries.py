@@ -104,14 +104,6 @@ UNLINK_BLOB: Any = prebuilt(
 
 # Upload sessions
 
-CREATE_UPLOAD: Any = prebuilt(
-    uploads.insert().values(
-        id=bindparam("p_id"),
-        repository=bindparam("p_repository"),
-        created_at=bindparam("p_now"),
-        updated_at=bindparam("p_now"),
-    )
-)
 GET_UPLOAD: Any = prebuilt(select(uploads).where(uploads.c.id == bindparam("p_id")))
 # The session and its namespace's own quota (NULL without one) in one lookup: an upload's PATCH or
 # PUT needs both, and a read transaction costs more than the statement.
@@ -127,5 +119,40 @@ GET_UPLOAD_WITH_QUOTA: Any = prebuilt(
 TOUCH_UPLOAD: Any = prebuilt(
     update(uploads).where(uploads.c.id == bindparam("p_id")).values(updated_at=bindparam("p_now"))
 )
-DELETE_UPLOAD: Any = prebuilt(delete(uploads).where(uploads.c.id == bindparam("p_id")))
-IDLE_UPLOADS: Any = prebuilt(select(uploads.c.id).where(uploads.c.updated_at < bindparam("p_before")))
+# The first write to a session with a signed id makes its row (nothing if it has one already).
+OPEN_UPLOAD: dict[str, Any] = {
+    dialect: prebuilt(
+        _INSERTS[dialect](uploads)
+        .values(
+            id=bindparam("p_id"),
+            repository=bindparam("p_repository"),
+            created_at=bindparam("p_created"),
+            updated_at=bindparam("p_now"),
+        )
+        .on_conflict_do_nothing()
+    )
+    for dialect in _INSERTS
+}
+# Finishing or cancelling a session marks its row closed, making one if it had none.
+CLOSE_UPLOAD: dict[str, Any] = {
+    dialect: prebuilt(
+        _INSERTS[dialect](uploads)
+        .values(
+            id=bindparam("p_id"),
+            repository=bindparam("p_repository"),
+            created_at=bindparam("p_now"),
+            updated_at=bindparam("p_now"),
+            closed_at=bindparam("p_now"),
+        )
+        .on_conflict_do_update(
+            index_elements=[uploads.c.id], set_={"updated_at": bindparam("p_now"), "closed_at": bindparam("p_now")}
+        )
+    )
+    for dialect in _INSERTS
+}
+IDLE_UPLOADS: Any = prebuilt(
+    select(uploads.c.id, uploads.c.repository).where(
+        uploads.c.updated_at < bindparam("p_before"), uploads.c.closed_at.is_(None)
+    )
+)
+FORGET_CLOSED_UPLOADS: Any = prebuilt(delete(uploads).where(uploads.c.closed_at < bindparam("p_before")))

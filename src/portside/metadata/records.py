@@ -52,12 +52,13 @@ class ReferrerRecord:
 
 @dataclass(frozen=True)
 class UploadRecord:
-    """An upload session in progress."""
+    """An upload session's row: in progress, or (with ``closed_at``) finished or cancelled."""
 
     id: str
     repository: str
     created_at: datetime
     updated_at: datetime
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

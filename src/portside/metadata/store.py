@@ -187,7 +187,9 @@ class MetadataStore:
         now = utcnow()
         async with self.writing() as conn:
             if finished_upload is not None:
-                await conn.execute(q.DELETE_UPLOAD, {"p_id": finished_upload})
+                await conn.execute(
+                    q.CLOSE_UPLOAD[self.dialect], {"p_id": finished_upload, "p_repository": repository, "p_now": now}
+                )
             repository_id = await self._ensure_repository(conn, repository)
             if content is not None:
                 await conn.execute(q.CLAIM_BLOB[self.dialect], {"p_digest": digest, "p_size": size, "p_now": now})
@@ -458,9 +460,10 @@ class MetadataStore:
         return self._write_engine
 
     async def count_uploads(self) -> int:
-        """How many upload sessions are open."""
+        """How many upload sessions are open and hold bytes (a signed session has a row from its first write)."""
         async with self.reading() as conn:
-            return int((await conn.execute(select(func.count()).select_from(uploads))).scalar_one())
+            open_sessions = select(func.count()).select_from(uploads).where(uploads.c.closed_at.is_(None))
+            return int((await conn.execute(open_sessions)).scalar_one())
 
     async def ping(self) -> None:
         """One trivial query: raises if the database cannot be reached (readiness probes)."""

@@ -105,6 +105,9 @@ uploads = Table(
     Column("repository", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Set when the session is finished or cancelled (migration 0013): the row stays until it
+    # expires, so that the session's signed id is not taken for an open, empty one.
+    Column("closed_at", DateTime(timezone=True), nullable=True),
     Index("ix_uploads_updated_at", "updated_at"),
 )
 

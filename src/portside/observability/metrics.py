@@ -64,7 +64,9 @@ class _StorageCollector(Collector):
             GaugeMetricFamily("portside_storage_blobs", "Blobs stored (each digest once).", self.usage.blobs),
             GaugeMetricFamily("portside_storage_bytes", "Bytes of stored blobs.", self.usage.blob_bytes),
             GaugeMetricFamily(
-                "portside_uploads_in_progress", "Open blob upload sessions.", self.usage.uploads_in_progress
+                "portside_uploads_in_progress",
+                "Open blob upload sessions that hold bytes.",
+                self.usage.uploads_in_progress,
             ),
         ]
 

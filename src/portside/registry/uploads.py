@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from portside.metadata.gc_protocol import BlobVanished
@@ -19,6 +18,7 @@ from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.ranges import ByteRange, upload_range_header
 from portside.registry.blobs import bytes_held
 from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
+from portside.registry.upload_ids import SESSION_ID, UploadIds, new_key
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch
 from portside.storage.paths import (
     UPLOADS_PREFIX,
@@ -31,8 +31,6 @@ from portside.storage.paths import (
 if TYPE_CHECKING:
     from portside.lifecycle.quotas import QuotaCheck, QuotaService
 
-_UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
 
 @dataclass(frozen=True)
 class UploadStatus:
@@ -43,6 +41,8 @@ class UploadStatus:
     size: int
     # Whether the upload's object exists in blob storage (its first write makes it).
     stored: bool = True
+    # Whether the session has its row (a session with a signed id gets one at its first write).
+    recorded: bool = True
 
     @property
     def range_header(self) -> str:
@@ -95,6 +95,7 @@ class UploadService:
         self._storage = storage
         self._expiry = expiry
         self._hashes = RunningHashes()
+        self._ids: UploadIds | None = None
         self._quotas = quotas
         # A session's activity time is rewritten at most this often: a chunked push would
         # otherwise pay a write transaction per chunk. Expiry may come up to this much early.
@@ -110,14 +111,20 @@ class UploadService:
         if quota is not None and size is not None:
             await quota.check(size, None if digest is None else str(digest))
 
+    async def _upload_ids(self) -> UploadIds:
+        if self._ids is None:
+            self._ids = UploadIds(await self._sessions.signing_key(new_key()))
+        return self._ids
+
     async def start(self, repository: str) -> UploadStatus:
-        """Open a new, empty upload session."""
-        upload_id = uuid.uuid4().hex
-        # What the 202 acknowledges is the session row. The upload's object is made by its first
-        # write: a small blob pushed whole in the closing PUT never needs one.
-        await self._sessions.create(upload_id, repository)
+        """Open a new, empty upload session: a signed id, and nothing stored yet.
+
+        The session's row and its object are made by its first write: a small blob pushed whole
+        in the closing ``PUT`` never needs either (see portside.registry.upload_ids).
+        """
+        upload_id = (await self._upload_ids()).new(repository)
         self._hashes.put(upload_id, RunningHash(0, new_hasher()))
-        return UploadStatus(upload_id, repository, 0)
+        return UploadStatus(upload_id, repository, 0, stored=False, recorded=False)
 
     async def status(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadStatus:
         """The session's current size; ``BLOB_UPLOAD_UNKNOWN`` if it is not this repository's.
@@ -128,24 +135,42 @@ class UploadService:
 
     async def _status_and_session(
         self, repository: str, upload_id: str, quota: QuotaCheck | None = None
-    ) -> tuple[UploadStatus, UploadRecord]:
+    ) -> tuple[UploadStatus, UploadRecord | None]:
         record = await self._session(repository, upload_id, quota)
+        if record is None:
+            # Nothing was ever written: an object is only made after the row.
+            return UploadStatus(upload_id, repository, 0, stored=False, recorded=False), None
         size = await self._storage.stat(upload_key(upload_id))
         # No object yet: nothing was written to this session.
         return UploadStatus(upload_id, repository, size or 0, stored=size is not None), record
 
-    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadRecord:
-        if not _UPLOAD_ID_RE.match(upload_id):
-            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+    async def _session(self, repository: str, upload_id: str, quota: QuotaCheck | None = None) -> UploadRecord | None:
+        """The session's row; ``None`` for an open session with a signed id and no row yet."""
+        unknown = RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        if not SESSION_ID.match(upload_id):
+            raise unknown
         if quota is None:
             record = await self._sessions.get(upload_id)
         else:
             record, own_limit = await self._sessions.get_with_quota(upload_id, quota.namespace)
             if record is not None:
                 quota.knowing(own_limit)
-        if record is None or record.repository != repository:
-            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        return record
+        if record is not None:
+            if record.closed_at is not None or record.repository != repository:
+                raise unknown
+            return record
+        created = (await self._upload_ids()).created(upload_id, repository)
+        if created is None or created < time.time() - self._expiry.total_seconds():
+            raise unknown
+        return None
+
+    async def _record(self, current: UploadStatus) -> None:
+        """Make the row of a session with a signed id, before anything of it is stored."""
+        created = (await self._upload_ids()).created(current.id, current.repository)
+        assert created is not None  # checked by _session
+        record = await self._sessions.open(current.id, current.repository, datetime.fromtimestamp(created, UTC))
+        if record.closed_at is not None:  # finished or cancelled meanwhile, by another request
+            raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": current.id})
 
     async def append(
         self,
@@ -161,7 +186,7 @@ class UploadService:
         self._check_range(current, content_range, content_length)
         await self._check_quota(quota, None if content_length is None else current.size + content_length)
         size = await self._write(current, chunks)
-        if utcnow() - session.updated_at >= self._touch_interval:
+        if session is not None and utcnow() - session.updated_at >= self._touch_interval:
             await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
         if content_range is not None and size - current.size != content_range.length:
@@ -194,6 +219,8 @@ class UploadService:
 
     async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None) -> int:
         key = key or upload_key(current.id)
+        if not current.recorded:
+            await self._record(current)
         if not current.stored:
             await self._storage.create(key, durable=False, replace=False)
         state = self._hashes.take(current.id)
@@ -248,6 +275,8 @@ class UploadService:
         key = key or upload_key(current.id)
         if not current.stored:
             # An empty upload closed without a body (inline blobs switched off): its empty object.
+            if not current.recorded:
+                await self._record(current)
             await self._storage.create(key, durable=False, replace=False)
         state = self._hashes.take(current.id)
         if digest.algorithm != "sha256" or state is None or state.offset != current.size:
@@ -325,13 +354,10 @@ class UploadService:
                 await self._storage.delete(upload_key(session))  # an empty object a 0-byte PATCH made
 
     async def cancel(self, repository: str, upload_id: str) -> None:
-        """Abandon a session and free its bytes."""
+        """Abandon a session and free its bytes; its id is unknown from now on."""
         await self._session(repository, upload_id)
-        await self._drop(upload_id)
-
-    async def _drop(self, upload_id: str) -> None:
         self._hashes.discard(upload_id)
-        await self._sessions.delete(upload_id)
+        await self._sessions.close(upload_id, repository)
         await self._storage.delete(upload_key(upload_id))
 
     async def mount(self, repository: str, digest: Digest, source: str) -> int | None:
@@ -353,9 +379,15 @@ class UploadService:
 
     async def expire(self) -> int:
         """Remove sessions idle for longer than the expiry, and temporary uploads a crash left; how many went."""
-        idle = await self._sessions.idle_since(utcnow() - self._expiry)
-        for upload_id in idle:
-            await self._drop(upload_id)
+        before = utcnow() - self._expiry
+        idle = await self._sessions.idle_since(before)
+        for upload_id, repository in idle:
+            # Closed, not deleted: without its row a signed id would read as an open session.
+            self._hashes.discard(upload_id)
+            await self._sessions.close(upload_id, repository)
+            await self._storage.delete(upload_key(upload_id))
+        # A session closed that long ago has an expired id too (it was made before): its row can go.
+        await self._sessions.forget_closed(before)
         oldest = time.time() - self._expiry.total_seconds()
         leftovers = [
             key
