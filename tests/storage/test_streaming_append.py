@@ -127,3 +127,42 @@ async def test_a_cancelled_append_waits_for_its_threads(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert _upload_threads() == []
+
+
+async def test_a_large_length_hint_starts_the_threads_with_the_first_chunk(tmp_path: Path) -> None:
+    storage = FilesystemStorage(tmp_path / "blobs")
+    data = _random(2 * WRITE_BATCH + 999, 5)
+    first_sent = asyncio.Event()
+    go_on = asyncio.Event()
+    seen_threads: list[str] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data[:1000]  # far below the thresholds
+        first_sent.set()
+        await go_on.wait()
+        for piece in _pieces(data[1000:], 65_536):
+            yield piece
+
+    running = hashlib.sha256()
+    await storage.create(UPLOAD)
+    task = asyncio.ensure_future(storage.append(UPLOAD, body(), 0, observer=running.update, length_hint=len(data)))
+    await first_sent.wait()
+    seen_threads.extend(_upload_threads())
+    go_on.set()
+    assert await task == len(data)
+    assert sorted(seen_threads) == ["upload-hash", "upload-write"]
+    assert (tmp_path / "blobs" / UPLOAD).read_bytes() == data
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_body_shorter_than_its_hint_is_stored_as_it_came(tmp_path: Path) -> None:
+    storage = FilesystemStorage(tmp_path / "blobs")
+    data = _random(100_000, 6)
+    running = hashlib.sha256()
+    await storage.create(UPLOAD)
+    assert await storage.append(
+        UPLOAD, _stream(_pieces(data, 7_777)), 0, observer=running.update, length_hint=10 * WRITE_BATCH
+    ) == len(data)
+    assert (tmp_path / "blobs" / UPLOAD).read_bytes() == data
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert _upload_threads() == []

@@ -185,7 +185,7 @@ class UploadService:
         current, session = await self._status_and_session(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
         await self._check_quota(quota, None if content_length is None else current.size + content_length)
-        size = await self._write(current, chunks)
+        size = await self._write(current, chunks, length=content_length)
         if session is not None and utcnow() - session.updated_at >= self._touch_interval:
             await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
@@ -217,7 +217,10 @@ class UploadService:
                 headers={"Range": current.range_header},
             )
 
-    async def _write(self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None) -> int:
+    async def _write(
+        self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None, length: int | None = None
+    ) -> int:
+        """Append ``chunks`` (``length`` bytes, if the request said) to the upload; its new size."""
         key = key or upload_key(current.id)
         if not current.recorded:
             await self._record(current)
@@ -227,7 +230,7 @@ class UploadService:
         if state is None or state.offset != current.size:
             state = RunningHash(0, new_hasher()) if current.size == 0 else await hash_stored(self._storage, key)
         try:
-            size = await self._storage.append(key, chunks, current.size, observer=state.update)
+            size = await self._storage.append(key, chunks, current.size, observer=state.update, length_hint=length)
         except OffsetMismatch as exc:
             raise RegistryError(
                 ErrorKind.RANGE_INVALID,
@@ -263,7 +266,7 @@ class UploadService:
             self._check_range(current, content_range, content_length)
             if content_length is not None:
                 await self._check_quota(quota, current.size + content_length, digest)
-            size = await self._write(current, chunks)
+            size = await self._write(current, chunks, length=content_length)
             current = UploadStatus(upload_id, repository, size)
         await self._commit(current, digest, quota=quota)
         return current.size
@@ -321,7 +324,7 @@ class UploadService:
         self._hashes.put(nonce, RunningHash(0, new_hasher()))
         current = UploadStatus(nonce, repository, 0, stored=False)
         try:
-            size = await self._write(current, chunks, key)
+            size = await self._write(current, chunks, key, length=content_length)
             await self._commit(UploadStatus(nonce, repository, size), digest, key, quota=quota)
         except BaseException:
             self._hashes.discard(nonce)

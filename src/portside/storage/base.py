@@ -54,11 +54,13 @@ class BlobStorage(ABC):
         chunks: AsyncIterable[bytes],
         expected_offset: int,
         observer: WriteObserver | None = None,
+        length_hint: int | None = None,
     ) -> int:
         """Append a stream to an existing object that holds exactly ``expected_offset`` bytes.
 
         Raises :class:`OffsetMismatch` (with the actual size) when it holds another number,
         or another append is under way. Returns the new size once it is durable.
+        ``length_hint`` is how many bytes the stream announced (its ``Content-Length``), if known.
         """
 
     @abstractmethod

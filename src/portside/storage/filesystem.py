@@ -196,13 +196,15 @@ class FilesystemStorage(BlobStorage):
         chunks: AsyncIterable[bytes],
         expected_offset: int,
         observer: WriteObserver | None = None,
+        length_hint: int | None = None,
     ) -> int:
         """Append under an exclusive lock, writing and hashing in other threads while chunks arrive.
 
         Appends of a batch or more are written from a thread of their own (see
         :mod:`portside.storage.chunk_pipe`), around the page cache where they start at an aligned
         offset (see :mod:`portside.storage.direct_io`); smaller ones, whole small blobs among them,
-        are written at their end.
+        are written at their end. With a ``length_hint`` of a batch or more, the threads start with
+        the first chunk rather than once a batch has arrived.
         """
         path = self._path(key)
         try:
@@ -225,6 +227,12 @@ class FilesystemStorage(BlobStorage):
             pipes: list[tuple[ChunkPipe, Callable[[], None] | None]] = []
             failed = True
             try:
+                if length_hint is not None and length_hint >= WRITE_BATCH:
+                    if observer is not None:
+                        hashing = ChunkPipe(observer, "upload-hash")
+                        pipes.append((hashing, None))
+                    writing, direct = self._start_writing(path, fd, actual)
+                    pipes.append((writing, direct.finish if direct is not None else None))
                 async for chunk in chunks:
                     if not chunk:
                         continue
@@ -247,8 +255,7 @@ class FilesystemStorage(BlobStorage):
                         for queued in batch:
                             hashing.put(queued)
                     if batch_size >= WRITE_BATCH:
-                        direct = self._direct_writer(path, fd, actual)
-                        writing = self._writing_pipe(fd, direct)
+                        writing, direct = self._start_writing(path, fd, actual)
                         pipes.append((writing, direct.finish if direct is not None else None))
                         for queued in batch:
                             writing.put(queued)
@@ -275,12 +282,14 @@ class FilesystemStorage(BlobStorage):
                 self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
 
-    @staticmethod
-    def _writing_pipe(fd: int, direct: DirectWriter | None) -> ChunkPipe:
-        """A thread writing each chunk as it comes; when it has caught up, it writes out what it holds."""
+    def _start_writing(self, path: Path, fd: int, offset: int) -> tuple[ChunkPipe, DirectWriter | None]:
+        """A thread writing each chunk as it comes (when it has caught up, it writes out what it holds)."""
+        direct = self._direct_writer(path, fd, offset)
         if direct is not None:
-            return ChunkPipe(lambda chunk: direct.write((chunk,)), "upload-write", idle=direct.flush_aligned)
-        return ChunkPipe(lambda chunk: _write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
+            writer = direct
+            return ChunkPipe(lambda chunk: writer.write((chunk,)), "upload-write", idle=writer.flush_aligned), direct
+        pipe = ChunkPipe(lambda chunk: _write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
+        return pipe, None
 
     def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
         """An ``O_DIRECT`` writer for the rest of this append, where the offset and the filesystem allow one."""

@@ -269,8 +269,9 @@ class S3Storage(BlobStorage):
         chunks: AsyncIterable[bytes],
         expected_offset: int,
         observer: WriteObserver | None = None,
+        length_hint: int | None = None,
     ) -> int:
-        """Stream the chunks into a new segment claimed at ``expected_offset``.
+        """Stream the chunks into a new segment claimed at ``expected_offset`` (``length_hint`` is not needed).
 
         The size is checked first, so a stale offset fails before any byte is sent; the
         claim itself is the conditional write at the end, which fails with
