@@ -88,7 +88,7 @@ class DirectWriter:
         if aligned:
             self._write_out(aligned)
         if self._filled:
-            _write_fully(self._buffered_fd, self._view[: self._filled])
+            write_fully(self._buffered_fd, self._view[: self._filled])
             self._offset += self._filled
             self._filled = 0
 
@@ -113,7 +113,7 @@ class DirectWriter:
             data = data[written:]
             offset += written
         if data:
-            _write_fully(self._buffered_fd, data)
+            write_fully(self._buffered_fd, data)
         self._offset += length
         rest = self._filled - length
         if rest:
@@ -121,10 +121,11 @@ class DirectWriter:
         self._filled = rest
 
 
-def _write_fully(fd: int, data: memoryview) -> None:
+def write_fully(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` at the end of the file (``fd`` is opened with ``O_APPEND``)."""
-    while data:
-        data = data[os.write(fd, data) :]
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class BufferPool:

@@ -15,7 +15,7 @@ from typing import Any
 from portside.libc import load_libc
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
 from portside.storage.chunk_pipe import ChunkPipe
-from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct
+from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct, write_fully
 
 # An append this large is written from a thread of its own (and, where it can, around the page
 # cache); smaller ones, whole small blobs among them, are written in one go at their end.
@@ -63,15 +63,9 @@ def _writeback_starter() -> Callable[[int], None]:
 start_writeback = _writeback_starter()
 
 
-def _write_fully(fd: int, chunk: bytes) -> None:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _write_all(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> None:
     for chunk in chunks:
-        _write_fully(fd, chunk)
+        write_fully(fd, chunk)
         if observer is not None:
             observer(chunk)
     start_writeback(fd)
@@ -231,8 +225,7 @@ class FilesystemStorage(BlobStorage):
                     if observer is not None:
                         hashing = ChunkPipe(observer, "upload-hash")
                         pipes.append((hashing, None))
-                    writing, direct = self._start_writing(path, fd, actual)
-                    pipes.append((writing, direct.finish if direct is not None else None))
+                    writing, direct = self._start_writing(path, fd, actual, pipes)
                 async for chunk in chunks:
                     if not chunk:
                         continue
@@ -255,8 +248,7 @@ class FilesystemStorage(BlobStorage):
                         for queued in batch:
                             hashing.put(queued)
                     if batch_size >= WRITE_BATCH:
-                        writing, direct = self._start_writing(path, fd, actual)
-                        pipes.append((writing, direct.finish if direct is not None else None))
+                        writing, direct = self._start_writing(path, fd, actual, pipes)
                         for queued in batch:
                             writing.put(queued)
                         in_flight = _marks(writing, hashing)
@@ -282,13 +274,21 @@ class FilesystemStorage(BlobStorage):
                 self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
 
-    def _start_writing(self, path: Path, fd: int, offset: int) -> tuple[ChunkPipe, DirectWriter | None]:
-        """A thread writing each chunk as it comes (when it has caught up, it writes out what it holds)."""
+    def _start_writing(
+        self, path: Path, fd: int, offset: int, pipes: list[tuple[ChunkPipe, Callable[[], None] | None]]
+    ) -> tuple[ChunkPipe, DirectWriter | None]:
+        """A thread writing each chunk as it comes (when it has caught up, it writes out what it holds).
+
+        The pipe goes into ``pipes`` with its final step: the direct writer's unaligned tail.
+        """
         direct = self._direct_writer(path, fd, offset)
         if direct is not None:
             writer = direct
-            return ChunkPipe(lambda chunk: writer.write((chunk,)), "upload-write", idle=writer.flush_aligned), direct
-        pipe = ChunkPipe(lambda chunk: _write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
+            pipe = ChunkPipe(lambda chunk: writer.write((chunk,)), "upload-write", idle=writer.flush_aligned)
+            pipes.append((pipe, writer.finish))
+            return pipe, direct
+        pipe = ChunkPipe(lambda chunk: write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
+        pipes.append((pipe, None))
         return pipe, None
 
     def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
