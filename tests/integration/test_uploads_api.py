@@ -304,6 +304,41 @@ def test_temporary_files_of_interrupted_monolithic_pushes_are_swept(
     assert fresh.exists()
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_bytes_of_sessions_no_longer_open_are_swept(
+    database: str, start_server: Callable[..., ServerProcess], request: pytest.FixtureRequest
+) -> None:
+    env = {"PORTSIDE_UPLOAD_EXPIRY_SECONDS": "60", "PORTSIDE_UPLOAD_PURGE_INTERVAL_SECONDS": "1"}
+    if database == "postgresql":
+        env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    server = start_server(env=env)
+    uploads = server.data_dir / "storage" / "uploads"
+    repo, done, kept = unique_repo(), random_bytes(5000), random_bytes(7000)
+    with httpx.Client(base_url=server.url) as http:
+        finished = http.patch(start_session(http, repo), content=done[:1000]).headers["Location"]
+        assert http.put(finished, params={"digest": sha256(done)}, content=done[1000:]).status_code == 201
+        in_progress = http.patch(start_session(http, repo), content=kept[:3000]).headers["Location"]
+        # What a PATCH racing its session's PUT leaves behind (the PUT took the session's bytes
+        # first), and a session file whose row is gone: neither belongs to an open session.
+        late = uploads / finished.rsplit("/", 1)[1].split("?")[0]
+        late.write_bytes(b"written after the session was finished")
+        rowless = uploads / ("d" * 32)
+        rowless.write_bytes(b"left by a crash")
+        foreign = uploads / "notes.txt"  # not a session's name: not the registry's to remove
+        foreign.write_bytes(b"someone else's")
+        open_file = uploads / in_progress.rsplit("/", 1)[1].split("?")[0]
+        assert open_file.exists()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (late.exists() or rowless.exists()):
+            time.sleep(0.5)
+        assert not late.exists() and not rowless.exists()
+        assert open_file.exists() and foreign.exists()
+        assert http.get(in_progress).headers["Range"] == "0-2999"
+        assert http.put(in_progress, params={"digest": sha256(kept)}, content=kept[3000:]).status_code == 201
+        assert http.get(f"/v2/{repo}/blobs/{sha256(kept)}").content == kept
+        assert http.get(f"/v2/{repo}/blobs/{sha256(done)}").content == done
+
+
 def test_a_session_has_no_file_until_its_first_write_and_survives_a_crash(
     start_server: Callable[..., ServerProcess],
 ) -> None:

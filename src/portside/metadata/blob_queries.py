@@ -155,4 +155,7 @@ IDLE_UPLOADS: Any = prebuilt(
         uploads.c.updated_at < bindparam("p_before"), uploads.c.closed_at.is_(None)
     )
 )
+OPEN_UPLOADS_AMONG: Any = prebuilt(
+    select(uploads.c.id).where(uploads.c.id.in_(bindparam("p_ids", expanding=True)), uploads.c.closed_at.is_(None))
+)
 FORGET_CLOSED_UPLOADS: Any = prebuilt(delete(uploads).where(uploads.c.closed_at < bindparam("p_before")))

@@ -20,6 +20,8 @@ from portside.metadata.tables import registry_flags
 
 # The registry flag holding the key that signs upload ids.
 UPLOAD_ID_KEY_FLAG = "upload_id_key"
+# Ids asked about in one query (SQLite allows 32,766 bound values; PostgreSQL 65,535).
+ID_BATCH = 500
 
 
 def _record(row: Any) -> UploadRecord:
@@ -89,6 +91,15 @@ class UploadSessionStore:
         async with self._store.writing() as conn:
             result = await conn.execute(q.FORGET_CLOSED_UPLOADS, {"p_before": before})
             return int(result.rowcount or 0)
+
+    async def open_among(self, upload_ids: list[str]) -> set[str]:
+        """Which of ``upload_ids`` are open sessions (a closed one, or one without a row, is not)."""
+        found: set[str] = set()
+        async with self._store.reading() as conn:
+            for start in range(0, len(upload_ids), ID_BATCH):
+                result = await conn.execute(q.OPEN_UPLOADS_AMONG, {"p_ids": upload_ids[start : start + ID_BATCH]})
+                found.update(str(row.id) for row in result)
+        return found
 
     async def idle_since(self, before: datetime) -> list[tuple[str, str]]:
         """Ids and repositories of open uploads with no activity since ``before``."""

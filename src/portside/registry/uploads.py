@@ -392,11 +392,20 @@ class UploadService:
         # A session closed that long ago has an expired id too (it was made before): its row can go.
         await self._sessions.forget_closed(before)
         oldest = time.time() - self._expiry.total_seconds()
-        leftovers = [
-            key
-            async for key in self._storage.list(UPLOADS_PREFIX)
-            if (created := temporary_upload_created(key)) is not None and created < oldest
-        ]
+        leftovers: list[str] = []
+        session_ids: list[str] = []
+        async for key in self._storage.list(UPLOADS_PREFIX):
+            created = temporary_upload_created(key)
+            if created is not None:
+                if created < oldest:
+                    leftovers.append(key)
+            elif SESSION_ID.match(name := key.removeprefix(UPLOADS_PREFIX)):
+                session_ids.append(name)
+        # A session's bytes with no open session: what a PATCH racing its session's PUT wrote, or
+        # what a crash between closing a session and deleting its bytes left. A session has its
+        # open row before its first byte is stored, so nothing live is taken.
+        still_open = await self._sessions.open_among(session_ids)
+        leftovers += [upload_key(upload_id) for upload_id in session_ids if upload_id not in still_open]
         for key in leftovers:
             await self._storage.delete(key)
         return len(idle) + len(leftovers)
