@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from portside.storage.chunk_pipe import ChunkPipe
+from portside.storage.chunk_pipe import IDLE_THREAD, ChunkPipe, PipeThreads
 
 pytestmark = pytest.mark.anyio
 
@@ -114,3 +114,77 @@ async def test_a_cancelled_waiter_leaves_the_thread_to_finish() -> None:
     release.set()
     await asyncio.to_thread(pipe.join)
     assert consumed == [b"x"]
+
+
+# --- PipeThreads -----------------------------------------------------------------------------
+
+
+def _thread(ident: int) -> threading.Thread:
+    return next(thread for thread in threading.enumerate() if thread.ident == ident)
+
+
+async def test_pipes_one_after_another_are_served_by_one_kept_thread() -> None:
+    threads = PipeThreads(keep=2)
+    served: list[tuple[int, str]] = []
+
+    def consume(chunk: bytes) -> None:
+        served.append((threading.get_ident(), threading.current_thread().name))
+
+    for name in ("first-pipe", "second-pipe"):
+        pipe = ChunkPipe(consume, name, threads=threads)
+        pipe.put(b"x")
+        await pipe.close()
+        pipe.join()
+    (first_ident, first_name), (second_ident, second_name) = served
+    assert first_ident == second_ident  # no thread started for the second pipe
+    assert (first_name, second_name) == ("first-pipe", "second-pipe")
+    assert _thread(first_ident).name == IDLE_THREAD  # named for a pipe only while it serves one
+    threads.stop()
+    await asyncio.to_thread(_thread(first_ident).join, 5)
+
+
+async def test_no_more_than_keep_threads_stay_and_stop_ends_them() -> None:
+    threads = PipeThreads(keep=1)
+    release = threading.Event()
+    idents: set[int] = set()
+
+    def consume(chunk: bytes) -> None:
+        idents.add(threading.get_ident())
+        release.wait(5)
+
+    pipes = [ChunkPipe(consume, f"pipe-{n}", threads=threads) for n in range(3)]
+    for pipe in pipes:
+        pipe.put(b"x")
+    while len(idents) < 3:  # three pipes at once: three threads
+        await asyncio.sleep(0.01)
+    release.set()
+    for pipe in pipes:
+        await pipe.close()
+        pipe.join()
+    workers = [_thread(ident) for ident in idents if any(t.ident == ident for t in threading.enumerate())]
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 0.5)
+    assert sum(worker.is_alive() for worker in workers) == 1  # one kept, the others ended
+    threads.stop()
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 5)
+        assert not worker.is_alive()
+
+
+async def test_a_kept_thread_serves_the_next_pipe_after_a_failure() -> None:
+    threads = PipeThreads(keep=1)
+
+    def fail(chunk: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    failing = ChunkPipe(fail, "failing", threads=threads)
+    failing.put(b"x")
+    with pytest.raises(OSError, match="No space"):
+        await failing.close()
+    failing.join()
+    seen: list[bytes] = []
+    following = ChunkPipe(seen.append, "following", threads=threads)
+    following.put(b"y")
+    await following.close()
+    assert seen == [b"y"]
+    threads.stop()

@@ -166,3 +166,26 @@ async def test_a_body_shorter_than_its_hint_is_stored_as_it_came(tmp_path: Path)
     assert (tmp_path / "blobs" / UPLOAD).read_bytes() == data
     assert running.hexdigest() == hashlib.sha256(data).hexdigest()
     assert _upload_threads() == []
+
+
+@pytest.mark.parametrize("size", [100, 200_000, 3 * WRITE_BATCH + 5], ids=["inline", "one_batch", "streamed"])
+async def test_an_append_is_fsynced_once_and_off_the_event_loop(
+    tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = FilesystemStorage(tmp_path / "blobs")
+    await storage.create(UPLOAD)
+    data = _random(size, 6)
+    synced: list[tuple[str, int]] = []
+    real_fsync = filesystem.os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((threading.current_thread().name, filesystem.os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(filesystem.os, "fsync", fsync)
+    assert await storage.append(UPLOAD, _stream(_pieces(data, 65_536)), 0, length_hint=len(data)) == size
+    # One fsync, after the last byte was written, and not in the event loop's thread.
+    assert len(synced) == 1 and synced[0][1] == size, synced
+    assert synced[0][0] != threading.current_thread().name
+    assert (tmp_path / "blobs" / UPLOAD).read_bytes() == data
+    await storage.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from portside.libc import load_libc
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch, WriteObserver
-from portside.storage.chunk_pipe import ChunkPipe
+from portside.storage.chunk_pipe import ChunkPipe, PipeThreads
 from portside.storage.direct_io import ALIGNMENT, BufferPool, DirectWriter, open_direct, write_fully
 
 # An append this large is written from a thread of its own (and, where it can, around the page
@@ -63,12 +63,16 @@ def _writeback_starter() -> Callable[[int], None]:
 start_writeback = _writeback_starter()
 
 
-def _write_all(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> None:
+def _write_all(fd: int, chunks: list[bytes], observer: WriteObserver | None, sync: bool = False) -> None:
+    """Write ``chunks`` and pass each to the observer; with ``sync``, fsync the file after."""
     for chunk in chunks:
         write_fully(fd, chunk)
         if observer is not None:
             observer(chunk)
-    start_writeback(fd)
+    if sync:
+        os.fsync(fd)
+    elif chunks:
+        start_writeback(fd)
 
 
 def _marks(writing: ChunkPipe, hashing: ChunkPipe | None) -> asyncio.Future[Any]:
@@ -82,11 +86,6 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
     # A mark left behind by a failed append: its failure is raised by the pipe's close instead.
     if not future.cancelled():
         future.exception()
-
-
-def _write_and_observe(fd: int, chunks: list[bytes], observer: WriteObserver | None) -> asyncio.Future[None]:
-    """Write a batch, then pass it to the observer (the upload's hash), in one thread."""
-    return asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks, observer))
 
 
 async def _close_all(pipes: list[tuple[ChunkPipe, Callable[[], None] | None]]) -> None:
@@ -111,6 +110,7 @@ class FilesystemStorage(BlobStorage):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self._spare_buffers = BufferPool(WRITE_BATCH, keep=2)
+        self._pipe_threads = PipeThreads()
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -223,7 +223,7 @@ class FilesystemStorage(BlobStorage):
             try:
                 if length_hint is not None and length_hint >= WRITE_BATCH:
                     if observer is not None:
-                        hashing = ChunkPipe(observer, "upload-hash")
+                        hashing = ChunkPipe(observer, "upload-hash", threads=self._pipe_threads)
                         pipes.append((hashing, None))
                     writing, direct = self._start_writing(path, fd, actual, pipes)
                 async for chunk in chunks:
@@ -243,7 +243,7 @@ class FilesystemStorage(BlobStorage):
                     batch.append(chunk)
                     batch_size += len(chunk)
                     if hashing is None and observer is not None and batch_size >= HASH_EARLY:
-                        hashing = ChunkPipe(observer, "upload-hash")
+                        hashing = ChunkPipe(observer, "upload-hash", threads=self._pipe_threads)
                         pipes.append((hashing, None))
                         for queued in batch:
                             hashing.put(queued)
@@ -261,12 +261,13 @@ class FilesystemStorage(BlobStorage):
                     # No thread may use the descriptor or the buffer once this returns. After a
                     # failure, the last bytes are not written: the upload's hash is rebuilt anyway.
                     await _close_all(pipes if not failed else [(pipe, None) for pipe, _ in pipes])
-            leftover = None if hashing is not None else observer
-            if batch and batch_size <= INLINE_BATCH:
-                _write_all(fd, batch, leftover)
-            elif batch:
-                await _write_and_observe(fd, batch, leftover)
-            await asyncio.to_thread(os.fsync, fd)
+            if writing is None:  # else its thread wrote everything and fsynced the file last
+                leftover = None if hashing is not None else observer
+                if batch_size <= INLINE_BATCH:
+                    _write_all(fd, batch, leftover)
+                    batch = []
+                # What is left, and the fsync, in one hand-off to a thread.
+                await asyncio.to_thread(_write_all, fd, batch, leftover, True)
             return os.fstat(fd).st_size
         finally:
             if direct is not None:
@@ -279,16 +280,32 @@ class FilesystemStorage(BlobStorage):
     ) -> tuple[ChunkPipe, DirectWriter | None]:
         """A thread writing each chunk as it comes (when it has caught up, it writes out what it holds).
 
-        The pipe goes into ``pipes`` with its final step: the direct writer's unaligned tail.
+        The pipe goes into ``pipes`` with its final step: the direct writer's unaligned tail, if
+        any, and the file's fsync (in this thread, while the hashing thread may still be at work).
         """
         direct = self._direct_writer(path, fd, offset)
         if direct is not None:
             writer = direct
-            pipe = ChunkPipe(lambda chunk: writer.write((chunk,)), "upload-write", idle=writer.flush_aligned)
-            pipes.append((pipe, writer.finish))
+
+            def finish_and_sync() -> None:
+                writer.finish()
+                os.fsync(fd)
+
+            pipe = ChunkPipe(
+                lambda chunk: writer.write((chunk,)),
+                "upload-write",
+                idle=writer.flush_aligned,
+                threads=self._pipe_threads,
+            )
+            pipes.append((pipe, finish_and_sync))
             return pipe, direct
-        pipe = ChunkPipe(lambda chunk: write_fully(fd, chunk), "upload-write", idle=lambda: start_writeback(fd))
-        pipes.append((pipe, None))
+        pipe = ChunkPipe(
+            lambda chunk: write_fully(fd, chunk),
+            "upload-write",
+            idle=lambda: start_writeback(fd),
+            threads=self._pipe_threads,
+        )
+        pipes.append((pipe, lambda: os.fsync(fd)))
         return pipe, None
 
     def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
@@ -316,6 +333,10 @@ class FilesystemStorage(BlobStorage):
                 if loop.time() > deadline:
                     raise OffsetMismatch(os.fstat(fd).st_size) from exc
             await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """End the threads kept for appends (one busy with an append ends when it is done)."""
+        self._pipe_threads.stop()
 
     async def commit(self, source_key: str, target_key: str) -> None:
         """Rename into place (atomic on one filesystem) and fsync the directory."""
