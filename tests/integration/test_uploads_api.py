@@ -251,7 +251,8 @@ def test_idle_upload_sessions_expire(start_server: Callable[..., ServerProcess])
         with sqlite3.connect(server.data_dir / "portside.db") as db:
             db.execute("UPDATE uploads SET updated_at = '2000-01-01 00:00:00' WHERE id = ?", (upload_id,))
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and http.get(location).status_code != 404:
+        # Expiry closes the session, then deletes its bytes: wait for both.
+        while time.monotonic() < deadline and (http.get(location).status_code != 404 or upload_file.exists()):
             time.sleep(0.5)
         assert error_codes(http.get(location)) == ["BLOB_UPLOAD_UNKNOWN"]
         assert not upload_file.exists()
