@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.httpclient import Connection, HttpError, Response
@@ -22,6 +23,9 @@ MANIFEST_ACCEPT = ", ".join(
     ]
 )
 OCTET = {"Content-Type": "application/octet-stream"}
+
+# How a client sends one blob: (connection, repository, bytes, digest).
+BlobPush = Callable[[Connection, str, bytes | bytearray | memoryview, str], None]
 
 
 class ProtocolError(RuntimeError):
@@ -58,6 +62,14 @@ def push_blob(conn: Connection, repo: str, data: bytes | bytearray | memoryview,
     location = start_upload(conn, repo)
     response = conn.request("PUT", with_digest(location, digest), OCTET, memoryview(data))
     expect(response, 201, f"PUT blob {digest[:19]} in {repo}")
+
+
+def push_blob_patched(conn: Connection, repo: str, data: bytes | bytearray | memoryview, digest: str) -> None:
+    """POST, one PATCH with the whole body, then an empty PUT ``?digest=`` (how docker, podman and skopeo push)."""
+    location = start_upload(conn, repo)
+    response = expect(conn.request("PATCH", location, OCTET, memoryview(data)), 202, f"PATCH blob {digest[:19]}")
+    response = conn.request("PUT", with_digest(response.location(), digest), {"Content-Length": "0"})
+    expect(response, 201, f"PUT to finish blob {digest[:19]} in {repo}")
 
 
 def push_blob_chunked(
@@ -176,9 +188,9 @@ def manifest_for(config: Blob, layers: tuple[Blob, ...]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def push_image(conn: Connection, repo: str, tag: str, image: Image) -> None:
-    """What a client does: for each blob HEAD, then POST + PUT if missing; then PUT the manifest."""
+def push_image(conn: Connection, repo: str, tag: str, image: Image, push: BlobPush = push_blob) -> None:
+    """What a client does: for each blob HEAD, then ``push`` it if missing; then PUT the manifest."""
     for blob in image.blobs:
         if not blob_exists(conn, repo, blob.digest):
-            push_blob(conn, repo, blob.data, blob.digest)
+            push(conn, repo, blob.data, blob.digest)
     put_manifest(conn, repo, tag, image.manifest)

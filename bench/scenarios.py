@@ -26,6 +26,7 @@ from bench.parallel import ParallelJob
 from bench.registry import (
     MANIFEST_ACCEPT,
     Blob,
+    BlobPush,
     Image,
     ProtocolError,
     blob_exists,
@@ -36,6 +37,7 @@ from bench.registry import (
     next_link,
     push_blob,
     push_blob_chunked,
+    push_blob_patched,
     push_image,
     put_manifest,
     sha256_digest,
@@ -547,6 +549,12 @@ class SmallImages(Scenario):
     )
     needs = ("precreate",)
     metrics = (MetricSpec("images_per_s", "images/s", "images/s", True),)
+    push: BlobPush = staticmethod(push_blob)
+    tag_prefix = "r"
+
+    def tag(self, round_no: int, number: int) -> str:
+        """The tag of this scenario's ``number``-th image of a round (each scenario its own)."""
+        return f"{self.tag_prefix}{round_no}-{number}"
 
     def run(self, bench: Bench, target: Target, round_no: int) -> Measurement:
         sizes = bench.sizes
@@ -563,7 +571,7 @@ class SmallImages(Scenario):
 
         def work(index: int, conn: Connection) -> dict[str, Any]:
             for number, image in enumerate(shares[index]):
-                push_image(conn, SMALL_REPO.format(index), f"r{round_no}-{number}", image)
+                push_image(conn, SMALL_REPO.format(index), self.tag(round_no, number), image, self.push)
             return {"images": len(shares[index]), "requests": conn.requests}
 
         job = ParallelJob(sizes.small_workers, prepare, work, timeout=600)
@@ -577,7 +585,7 @@ class SmallImages(Scenario):
         with target.connect(repositories=[SMALL_REPO.format(0)]) as conn:
             last = len(shares[0]) - 1
             response = conn.request(
-                "HEAD", f"/v2/{SMALL_REPO.format(0)}/manifests/r{round_no}-{last}", {"Accept": MANIFEST_ACCEPT}
+                "HEAD", f"/v2/{SMALL_REPO.format(0)}/manifests/{self.tag(round_no, last)}", {"Accept": MANIFEST_ACCEPT}
             )
             expect(response, 200, "HEAD pushed manifest")
             if response.header("docker-content-digest") != shares[0][last].digest:
@@ -588,6 +596,17 @@ class SmallImages(Scenario):
             extra_cpu=run.worker_cpu_seconds,
             details={"images": pushed, "requests": sum(r.payload["requests"] for r in run.results)},
         )
+
+
+class SmallImagesPatched(SmallImages):
+    key = "small_images_patch"
+    title = "{images} small images pushed by {workers} workers, each blob in a PATCH"
+    description = (
+        "The same images, each blob pushed the way docker, podman and skopeo push it: POST, one PATCH "
+        "with the whole blob, then an empty PUT ?digest=."
+    )
+    push: BlobPush = staticmethod(push_blob_patched)
+    tag_prefix = "p"
 
 
 # Listings
@@ -747,6 +766,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ManifestGetPython(),
     BlobHead(),
     SmallImages(),
+    SmallImagesPatched(),
     TagsFull(),
     TagsPaginated(),
     CatalogPaginated(),
