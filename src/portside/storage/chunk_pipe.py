@@ -40,8 +40,9 @@ class ChunkPipe:
     """A thread that calls ``consume`` on each chunk, in order.
 
     The thread is one of ``threads`` (a new one of its own without them), named ``name`` while it
-    serves this pipe. ``idle``, if given, runs in the thread whenever it has consumed chunks and finds nothing more
-    queued: a writer writes out what it holds then, so little is left to write at the end. After
+    serves this pipe. ``idle``, if given, runs in the thread whenever it has consumed chunks and
+    finds nothing more queued: a writer writes out what it holds then, so little is left to write
+    at the end. After
     the first failure (of ``consume``, ``idle`` or the final step) the thread skips what follows,
     and every mark from then on (including the one :meth:`close` returns) raises that failure.
     """
@@ -156,13 +157,12 @@ class PipeThreads:
         """Run ``work`` in an idle thread, or in a new one, named ``name``."""
         with self._lock:
             idle = self._idle.pop() if self._idle else None
-        if idle is None:
-            jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-            thread = threading.Thread(target=self._work, args=(jobs,), name=name, daemon=True)
-            idle = thread, jobs
-            thread.start()
-        thread, jobs = idle
-        thread.name = name
+        if idle is not None:
+            thread, jobs = idle
+            thread.name = name
+        else:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(jobs,), name=name, daemon=True).start()
         jobs.put(work)
 
     def stop(self) -> None:

@@ -223,8 +223,7 @@ class FilesystemStorage(BlobStorage):
             try:
                 if length_hint is not None and length_hint >= WRITE_BATCH:
                     if observer is not None:
-                        hashing = ChunkPipe(observer, "upload-hash", threads=self._pipe_threads)
-                        pipes.append((hashing, None))
+                        hashing = self._start_hashing(observer, pipes)
                     writing, direct = self._start_writing(path, fd, actual, pipes)
                 async for chunk in chunks:
                     if not chunk:
@@ -243,8 +242,7 @@ class FilesystemStorage(BlobStorage):
                     batch.append(chunk)
                     batch_size += len(chunk)
                     if hashing is None and observer is not None and batch_size >= HASH_EARLY:
-                        hashing = ChunkPipe(observer, "upload-hash", threads=self._pipe_threads)
-                        pipes.append((hashing, None))
+                        hashing = self._start_hashing(observer, pipes)
                         for queued in batch:
                             hashing.put(queued)
                     if batch_size >= WRITE_BATCH:
@@ -275,6 +273,14 @@ class FilesystemStorage(BlobStorage):
                 self._spare_buffers.give_back(direct.buffer)
             os.close(fd)
 
+    def _start_hashing(
+        self, observer: WriteObserver, pipes: list[tuple[ChunkPipe, Callable[[], None] | None]]
+    ) -> ChunkPipe:
+        """A thread passing each chunk to ``observer`` as it comes; the pipe goes into ``pipes``."""
+        pipe = ChunkPipe(observer, "upload-hash", threads=self._pipe_threads)
+        pipes.append((pipe, None))
+        return pipe
+
     def _start_writing(
         self, path: Path, fd: int, offset: int, pipes: list[tuple[ChunkPipe, Callable[[], None] | None]]
     ) -> tuple[ChunkPipe, DirectWriter | None]:
@@ -284,29 +290,25 @@ class FilesystemStorage(BlobStorage):
         any, and the file's fsync (in this thread, while the hashing thread may still be at work).
         """
         direct = self._direct_writer(path, fd, offset)
+        consume: Callable[[bytes], None]
+        idle: Callable[[], None]
         if direct is not None:
             writer = direct
+            consume, idle = lambda chunk: writer.write((chunk,)), writer.flush_aligned
 
-            def finish_and_sync() -> None:
+            def final() -> None:
                 writer.finish()
                 os.fsync(fd)
 
-            pipe = ChunkPipe(
-                lambda chunk: writer.write((chunk,)),
-                "upload-write",
-                idle=writer.flush_aligned,
-                threads=self._pipe_threads,
-            )
-            pipes.append((pipe, finish_and_sync))
-            return pipe, direct
-        pipe = ChunkPipe(
-            lambda chunk: write_fully(fd, chunk),
-            "upload-write",
-            idle=lambda: start_writeback(fd),
-            threads=self._pipe_threads,
-        )
-        pipes.append((pipe, lambda: os.fsync(fd)))
-        return pipe, None
+        else:
+            consume, idle = lambda chunk: write_fully(fd, chunk), lambda: start_writeback(fd)
+
+            def final() -> None:
+                os.fsync(fd)
+
+        pipe = ChunkPipe(consume, "upload-write", idle=idle, threads=self._pipe_threads)
+        pipes.append((pipe, final))
+        return pipe, direct
 
     def _direct_writer(self, path: Path, fd: int, offset: int) -> DirectWriter | None:
         """An ``O_DIRECT`` writer for the rest of this append, where the offset and the filesystem allow one."""
