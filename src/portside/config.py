@@ -118,8 +118,8 @@ class Settings(BaseSettings):
         64 * 1024,
         ge=0,
         le=MIB,
-        description="Blobs up to this size that arrive whole in one request are kept in the database instead of "
-        "blob storage (0: never).",
+        description="Blobs up to this size that arrive whole in one request, or in one PATCH and an empty PUT, are "
+        "kept in the database instead of blob storage (0: never).",
     )
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs, manifests and tags.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")

@@ -7,6 +7,8 @@ on S3); where blobs are local files the tests also check that no file was made.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import pytest
@@ -84,11 +86,119 @@ def test_blobs_over_the_limit_or_sent_in_chunks_are_files(client: httpx.Client, 
     assert len(_files_named(registry, push_blob(client, repo, large))) == 1
     chunked = random_bytes(2000)
     started = client.post(f"/v2/{repo}/blobs/uploads/")
-    patched = client.patch(started.headers["Location"], content=chunked, headers={"Content-Range": "0-1999"})
-    assert patched.status_code == 202
-    assert client.put(patched.headers["Location"], params={"digest": sha256(chunked)}).status_code == 201
+    session = started.headers["Docker-Upload-UUID"]
+    first = client.patch(started.headers["Location"], content=chunked[:1000], headers={"Content-Range": "0-999"})
+    assert first.status_code == 202
+    assert _no_upload_files(registry, [session])  # a small first chunk is kept in the session's row
+    second = client.patch(first.headers["Location"], content=chunked[1000:], headers={"Content-Range": "1000-1999"})
+    assert (second.status_code, second.headers["Range"]) == (202, "0-1999")
+    # The second chunk moved the first to the session's file, and went after it.
+    assert (registry.data_dir / "storage" / "uploads" / session).read_bytes() == chunked
+    assert client.put(second.headers["Location"], params={"digest": sha256(chunked)}).status_code == 201
     assert len(_files_named(registry, sha256(chunked))) == 1
     assert client.get(f"/v2/{repo}/blobs/{sha256(chunked)}").content == chunked
+
+
+def test_one_patch_then_an_empty_put_keeps_no_file(client: httpx.Client, registry: RegistryEndpoint) -> None:
+    # How docker, podman and skopeo push every blob: the whole blob in one PATCH, then an empty PUT.
+    repo, data = unique_repo("small"), random_bytes(INLINE_MAX)
+    started = client.post(f"/v2/{repo}/blobs/uploads/")
+    session = started.headers["Docker-Upload-UUID"]
+    patched = client.patch(started.headers["Location"], content=data)
+    assert (patched.status_code, patched.headers["Range"]) == (202, f"0-{INLINE_MAX - 1}")
+    assert _no_upload_files(registry, [session])
+    status = client.get(patched.headers["Location"])
+    assert (status.status_code, status.headers["Range"]) == (204, f"0-{INLINE_MAX - 1}")
+    put = client.put(patched.headers["Location"], params={"digest": sha256(data)})
+    assert put.status_code == 201, put.text
+    assert _files_named(registry, sha256(data)) == [] and _no_upload_files(registry, [session])
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+    assert error_codes(client.get(patched.headers["Location"])) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_a_first_patch_over_the_limit_is_a_file(client: httpx.Client, registry: RegistryEndpoint) -> None:
+    if registry.data_dir is None:
+        pytest.skip(reason="blobs are in S3 here; the file checks need the filesystem driver")
+    repo, data = unique_repo("small"), random_bytes(INLINE_MAX + 1)
+    started = client.post(f"/v2/{repo}/blobs/uploads/")
+    session = started.headers["Docker-Upload-UUID"]
+    patched = client.patch(started.headers["Location"], content=data)
+    assert patched.status_code == 202
+    assert (registry.data_dir / "storage" / "uploads" / session).stat().st_size == INLINE_MAX + 1
+    assert client.put(patched.headers["Location"], params={"digest": sha256(data)}).status_code == 201
+    assert len(_files_named(registry, sha256(data))) == 1
+
+
+def test_a_kept_first_chunk_and_the_puts_body_make_one_blob(client: httpx.Client, registry: RegistryEndpoint) -> None:
+    repo = unique_repo("small")
+    small, large = random_bytes(1500), random_bytes(INLINE_MAX + 500)
+    for data in (small, large):  # within the limit: kept in the database; over it: a file
+        started = client.post(f"/v2/{repo}/blobs/uploads/")
+        session = started.headers["Docker-Upload-UUID"]
+        patched = client.patch(started.headers["Location"], content=data[:1000], headers={"Content-Range": "0-999"})
+        assert patched.status_code == 202
+        put = client.put(
+            patched.headers["Location"],
+            params={"digest": sha256(data)},
+            content=data[1000:],
+            headers={"Content-Range": f"1000-{len(data) - 1}"},
+        )
+        assert put.status_code == 201, put.text
+        assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+        assert _no_upload_files(registry, [session])
+    assert _files_named(registry, sha256(small)) == []
+    if registry.data_dir is not None:
+        assert len(_files_named(registry, sha256(large))) == 1
+
+
+def test_a_kept_first_chunk_survives_a_wrong_digest_and_a_misplaced_chunk(client: httpx.Client) -> None:
+    repo, data = unique_repo("small"), random_bytes(800)
+    started = client.post(f"/v2/{repo}/blobs/uploads/")
+    location = client.patch(started.headers["Location"], content=data[:500]).headers["Location"]
+    wrong = client.put(location, params={"digest": sha256(b"something else")})
+    assert (wrong.status_code, error_codes(wrong)) == (400, ["DIGEST_INVALID"])
+    misplaced = client.patch(location, content=data[500:], headers={"Content-Range": "0-299"})
+    assert (misplaced.status_code, misplaced.headers["Range"]) == (416, "0-499")
+    assert client.get(location).headers["Range"] == "0-499"
+    right = client.patch(location, content=data[500:], headers={"Content-Range": "500-799"})
+    assert (right.status_code, right.headers["Range"]) == (202, "0-799")
+    assert client.put(right.headers["Location"], params={"digest": sha256(data)}).status_code == 201
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_a_move_to_a_file_cut_short_is_finished_by_the_next_chunk(
+    client: httpx.Client, registry: RegistryEndpoint
+) -> None:
+    if registry.data_dir is None:
+        pytest.skip(reason="blobs are in S3 here; the partial file is made on the filesystem driver")
+    repo, data = unique_repo("small"), random_bytes(3000)
+    started = client.post(f"/v2/{repo}/blobs/uploads/")
+    session = started.headers["Docker-Upload-UUID"]
+    location = client.patch(started.headers["Location"], content=data[:1000]).headers["Location"]
+    # What a crash while a second chunk moved the first to a file leaves: a file with part of it.
+    (registry.data_dir / "storage" / "uploads" / session).write_bytes(data[:300])
+    assert client.get(location).headers["Range"] == "0-999"  # the row's bytes still count
+    patched = client.patch(location, content=data[1000:], headers={"Content-Range": "1000-2999"})
+    assert (patched.status_code, patched.headers["Range"]) == (202, "0-2999")
+    assert client.put(patched.headers["Location"], params={"digest": sha256(data)}).status_code == 201
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def _patch(client: httpx.Client, location: str, content: bytes) -> httpx.Response:
+    return client.patch(location, content=content)
+
+
+def test_racing_patches_of_one_session_lose_no_acknowledged_chunk(client: httpx.Client) -> None:
+    # Clients do not race their own chunks, but a retry can: each 202 must stay counted.
+    repo = unique_repo("small")
+    for _ in range(5):
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(partial(_patch, client, location), [bytes([n]) * 1000 for n in range(6)]))
+        assert {answer.status_code for answer in answers} <= {202, 416}
+        accepted = sum(answer.status_code == 202 for answer in answers)
+        assert accepted >= 1
+        assert client.get(location).headers["Range"] == f"0-{accepted * 1000 - 1}"
 
 
 def test_a_wrong_digest_keeps_the_session_for_a_retry(client: httpx.Client) -> None:

@@ -14,6 +14,10 @@ from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
 
+# A first write larger than this is stored in a file; up to it, in the session's row
+# (`inline_blob_max_bytes`' default; tests/integration/test_small_blobs.py).
+ROW_KEPT_MAX = 64 * 1024
+
 
 def start_session(client: httpx.Client, repo: str) -> str:
     response = client.post(f"/v2/{repo}/blobs/uploads/")
@@ -241,21 +245,31 @@ def test_idle_upload_sessions_expire(start_server: Callable[..., ServerProcess])
     server = start_server(env={"PORTSIDE_UPLOAD_EXPIRY_SECONDS": "60", "PORTSIDE_UPLOAD_PURGE_INTERVAL_SECONDS": "1"})
     with httpx.Client(base_url=server.url) as http:
         location = start_session(http, unique_repo())
-        http.patch(location, content=b"partial")
+        assert http.patch(location, content=random_bytes(ROW_KEPT_MAX + 1)).status_code == 202
+        in_row = start_session(http, unique_repo())
+        assert http.patch(in_row, content=b"partial").status_code == 202  # kept in the session's row
         upload_id = location.rsplit("/", 1)[1]
         upload_file = server.data_dir / "storage" / "uploads" / upload_id
         assert upload_file.exists()
-        # Age the session by moving its last activity back in time through the database.
+        # Age the sessions by moving their last activity back in time through the database.
         import sqlite3
 
         with sqlite3.connect(server.data_dir / "portside.db") as db:
-            db.execute("UPDATE uploads SET updated_at = '2000-01-01 00:00:00' WHERE id = ?", (upload_id,))
+            db.execute("UPDATE uploads SET updated_at = '2000-01-01 00:00:00'")
+            assert db.execute("SELECT count(*) FROM uploads WHERE first_chunk = ?", (b"partial",)).fetchone() == (1,)
+
+        def gone() -> bool:
+            return http.get(location).status_code == 404 and http.get(in_row).status_code == 404
+
         deadline = time.monotonic() + 20
-        # Expiry closes the session, then deletes its bytes: wait for both.
-        while time.monotonic() < deadline and (http.get(location).status_code != 404 or upload_file.exists()):
+        # Expiry closes the sessions, then deletes their bytes: wait for both.
+        while time.monotonic() < deadline and (not gone() or upload_file.exists()):
             time.sleep(0.5)
         assert error_codes(http.get(location)) == ["BLOB_UPLOAD_UNKNOWN"]
+        assert error_codes(http.get(in_row)) == ["BLOB_UPLOAD_UNKNOWN"]
         assert not upload_file.exists()
+        with sqlite3.connect(server.data_dir / "portside.db") as db:  # the row's bytes went with it
+            assert db.execute("SELECT count(*) FROM uploads WHERE first_chunk IS NOT NULL").fetchone() == (0,)
 
 
 def test_a_chunk_renews_the_activity_time_only_when_it_is_stale(start_server: Callable[..., ServerProcess]) -> None:
@@ -314,11 +328,13 @@ def test_bytes_of_sessions_no_longer_open_are_swept(
         env["PORTSIDE_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
     server = start_server(env=env)
     uploads = server.data_dir / "storage" / "uploads"
-    repo, done, kept = unique_repo(), random_bytes(5000), random_bytes(7000)
+    # First writes larger than a session's row keeps: these sessions have files.
+    first = ROW_KEPT_MAX + 1000
+    repo, done, kept = unique_repo(), random_bytes(first + 4000), random_bytes(first + 6000)
     with httpx.Client(base_url=server.url) as http:
-        finished = http.patch(start_session(http, repo), content=done[:1000]).headers["Location"]
-        assert http.put(finished, params={"digest": sha256(done)}, content=done[1000:]).status_code == 201
-        in_progress = http.patch(start_session(http, repo), content=kept[:3000]).headers["Location"]
+        finished = http.patch(start_session(http, repo), content=done[:first]).headers["Location"]
+        assert http.put(finished, params={"digest": sha256(done)}, content=done[first:]).status_code == 201
+        in_progress = http.patch(start_session(http, repo), content=kept[:first]).headers["Location"]
         # What a PATCH racing its session's PUT leaves behind (the PUT took the session's bytes
         # first), and a session file whose row is gone: neither belongs to an open session.
         late = uploads / finished.rsplit("/", 1)[1].split("?")[0]
@@ -334,8 +350,8 @@ def test_bytes_of_sessions_no_longer_open_are_swept(
             time.sleep(0.5)
         assert not late.exists() and not rowless.exists()
         assert open_file.exists() and foreign.exists()
-        assert http.get(in_progress).headers["Range"] == "0-2999"
-        assert http.put(in_progress, params={"digest": sha256(kept)}, content=kept[3000:]).status_code == 201
+        assert http.get(in_progress).headers["Range"] == f"0-{first - 1}"
+        assert http.put(in_progress, params={"digest": sha256(kept)}, content=kept[first:]).status_code == 201
         assert http.get(f"/v2/{repo}/blobs/{sha256(kept)}").content == kept
         assert http.get(f"/v2/{repo}/blobs/{sha256(done)}").content == done
 

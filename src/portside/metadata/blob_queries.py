@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portside.metadata.fast_sqlite import prebuilt
@@ -119,7 +119,8 @@ GET_UPLOAD_WITH_QUOTA: Any = prebuilt(
 TOUCH_UPLOAD: Any = prebuilt(
     update(uploads).where(uploads.c.id == bindparam("p_id")).values(updated_at=bindparam("p_now"))
 )
-# The first write to a session with a signed id makes its row (nothing if it has one already).
+# The first write to a session with a signed id makes its row (nothing if it has one already),
+# with that write's bytes when they are small enough to keep there.
 OPEN_UPLOAD: dict[str, Any] = {
     dialect: prebuilt(
         _INSERTS[dialect](uploads)
@@ -128,12 +129,14 @@ OPEN_UPLOAD: dict[str, Any] = {
             repository=bindparam("p_repository"),
             created_at=bindparam("p_created"),
             updated_at=bindparam("p_now"),
+            first_chunk=bindparam("p_first_chunk"),
         )
         .on_conflict_do_nothing()
     )
     for dialect in _INSERTS
 }
-# Finishing or cancelling a session marks its row closed, making one if it had none.
+# Finishing or cancelling a session marks its row closed, making one if it had none, and drops
+# the bytes its row kept.
 CLOSE_UPLOAD: dict[str, Any] = {
     dialect: prebuilt(
         _INSERTS[dialect](uploads)
@@ -145,7 +148,8 @@ CLOSE_UPLOAD: dict[str, Any] = {
             closed_at=bindparam("p_now"),
         )
         .on_conflict_do_update(
-            index_elements=[uploads.c.id], set_={"updated_at": bindparam("p_now"), "closed_at": bindparam("p_now")}
+            index_elements=[uploads.c.id],
+            set_={"updated_at": bindparam("p_now"), "closed_at": bindparam("p_now"), "first_chunk": null()},
         )
     )
     for dialect in _INSERTS

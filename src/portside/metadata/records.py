@@ -59,6 +59,8 @@ class UploadRecord:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
+    # The bytes of a small first PATCH, kept in the row until the session needs a file.
+    first_chunk: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ uploads = Table(
     # Set when the session is finished or cancelled (migration 0013): the row stays until it
     # expires, so that the session's signed id is not taken for an open, empty one.
     Column("closed_at", DateTime(timezone=True), nullable=True),
+    # The bytes of a small first PATCH, kept here instead of in a file (migration 0014). A file of
+    # the session that holds at least as many bytes supersedes them; closing the session clears them.
+    Column("first_chunk", LargeBinary, nullable=True),
     Index("ix_uploads_updated_at", "updated_at"),
 )
 

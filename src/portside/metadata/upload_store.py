@@ -26,7 +26,8 @@ ID_BATCH = 500
 
 def _record(row: Any) -> UploadRecord:
     closed = None if row.closed_at is None else as_utc(row.closed_at)
-    return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at), closed)
+    first_chunk = None if row.first_chunk is None else bytes(row.first_chunk)
+    return UploadRecord(row.id, row.repository, as_utc(row.created_at), as_utc(row.updated_at), closed, first_chunk)
 
 
 class UploadSessionStore:
@@ -49,16 +50,25 @@ class UploadSessionStore:
             return None, None
         return _record(row), None if row.quota_limit is None else int(row.quota_limit)
 
-    async def open(self, upload_id: str, repository: str, created: datetime) -> UploadRecord:
-        """Make the row of a session with a signed id, unless it has one; its row as it is now."""
+    async def open(
+        self, upload_id: str, repository: str, created: datetime, first_chunk: bytes | None = None
+    ) -> tuple[UploadRecord, bool]:
+        """Make the row of a session with a signed id, unless it has one; its row as it is now, and
+        whether this call made it (only then is ``first_chunk`` kept in it)."""
         now = utcnow()
         async with self._store.writing() as conn:
-            await conn.execute(
+            made = await conn.execute(
                 q.OPEN_UPLOAD[self._store.dialect],
-                {"p_id": upload_id, "p_repository": repository, "p_created": created, "p_now": now},
+                {
+                    "p_id": upload_id,
+                    "p_repository": repository,
+                    "p_created": created,
+                    "p_now": now,
+                    "p_first_chunk": first_chunk,
+                },
             )
             row = (await conn.execute(q.GET_UPLOAD, {"p_id": upload_id})).first()
-        return _record(row)
+        return _record(row), made.rowcount == 1
 
     async def close(self, upload_id: str, repository: str) -> None:
         """Mark a session finished or cancelled (making its row if it had none)."""

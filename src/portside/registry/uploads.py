@@ -43,6 +43,8 @@ class UploadStatus:
     stored: bool = True
     # Whether the session has its row (a session with a signed id gets one at its first write).
     recorded: bool = True
+    # The session's bytes while its row keeps them (a small first PATCH) and no file holds them all.
+    held: bytes | None = None
 
     @property
     def range_header(self) -> str:
@@ -53,6 +55,10 @@ class UploadStatus:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
+
+
+async def _just(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _digest_mismatch(expected: Digest, actual: str) -> RegistryError:
@@ -141,6 +147,10 @@ class UploadService:
             # Nothing was ever written: an object is only made after the row.
             return UploadStatus(upload_id, repository, 0, stored=False, recorded=False), None
         size = await self._storage.stat(upload_key(upload_id))
+        held = record.first_chunk
+        if held is not None and (size is None or size < len(held)):
+            # The bytes are in the row; a shorter file is a move to a file that did not finish.
+            return UploadStatus(upload_id, repository, len(held), stored=False, held=held), record
         # No object yet: nothing was written to this session.
         return UploadStatus(upload_id, repository, size or 0, stored=size is not None), record
 
@@ -164,13 +174,17 @@ class UploadService:
             raise unknown
         return None
 
-    async def _record(self, current: UploadStatus) -> None:
-        """Make the row of a session with a signed id, before anything of it is stored."""
+    async def _record(self, current: UploadStatus, first_chunk: bytes | None = None) -> bool:
+        """Make the row of a session with a signed id, before anything of it is stored; whether
+        this call made it (only then does the row keep ``first_chunk``)."""
         created = (await self._upload_ids()).created(current.id, current.repository)
         assert created is not None  # checked by _session
-        record = await self._sessions.open(current.id, current.repository, datetime.fromtimestamp(created, UTC))
+        record, made = await self._sessions.open(
+            current.id, current.repository, datetime.fromtimestamp(created, UTC), first_chunk
+        )
         if record.closed_at is not None:  # finished or cancelled meanwhile, by another request
             raise RegistryError(ErrorKind.BLOB_UPLOAD_UNKNOWN, detail={"upload": current.id})
+        return made
 
     async def append(
         self,
@@ -185,7 +199,10 @@ class UploadService:
         current, session = await self._status_and_session(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
         await self._check_quota(quota, None if content_length is None else current.size + content_length)
-        size = await self._write(current, chunks, length=content_length)
+        if content_length is not None and self._keeps_in_row(current, content_length):
+            size = await self._hold(current, chunks, content_length)
+        else:
+            size = await self._write(current, chunks, length=content_length)
         if session is not None and utcnow() - session.updated_at >= self._touch_interval:
             await self._sessions.touch(upload_id)
         status = UploadStatus(upload_id, repository, size)
@@ -197,6 +214,52 @@ class UploadService:
                 headers={"Range": status.range_header},
             )
         return status
+
+    def _keeps_in_row(self, current: UploadStatus, content_length: int) -> bool:
+        """Whether a write is a small first one, kept in the session's row instead of a file.
+
+        docker, podman and skopeo push each blob as one ``PATCH`` and an empty ``PUT``: kept in
+        the row, a small blob never has a file, and the ``PUT`` stores it in the database.
+        """
+        return not current.recorded and 0 < content_length <= self._inline_max_bytes
+
+    async def _hold(self, current: UploadStatus, chunks: AsyncIterable[bytes], length: int) -> int:
+        """Make the session's row with the write's bytes in it; the session's new size."""
+        content = await _read_whole(chunks, length)
+        if not await self._record(current, first_chunk=content):
+            # Another write made the row first: this one no longer starts where the upload ends.
+            raise RegistryError(
+                ErrorKind.RANGE_INVALID,
+                "the upload changed while this chunk was sent (concurrent writes)",
+                headers={"Range": (await self.status(current.repository, current.id)).range_header},
+            )
+        self._hashes.discard(current.id)  # the bytes are hashed whole when the upload finishes
+        return len(content)
+
+    async def _move_to_file(self, current: UploadStatus, key: str) -> UploadStatus:
+        """Write the bytes the session's row keeps to its file, which from then on holds them all.
+
+        A move cut short leaves a file shorter than the row's bytes: the row still counts, and
+        the next move writes the rest (the file only ever holds a prefix of them until then).
+        """
+        held = current.held
+        assert held is not None
+        await self._storage.create(key, durable=False, replace=False)
+        on_file = await self._storage.stat(key) or 0
+        if on_file < len(held):
+            try:
+                await self._storage.append(key, _just(held[on_file:]), on_file)
+            except OffsetMismatch as exc:
+                if exc.actual < len(held):  # another request is moving them right now
+                    raise RegistryError(
+                        ErrorKind.RANGE_INVALID,
+                        "the upload changed while this chunk was sent (concurrent writes)",
+                        headers={"Range": current.range_header},
+                    ) from exc
+        hasher = new_hasher()
+        hasher.update(held)
+        self._hashes.put(current.id, RunningHash(len(held), hasher))
+        return UploadStatus(current.id, current.repository, len(held))
 
     @staticmethod
     def _check_range(current: UploadStatus, content_range: ByteRange | None, content_length: int | None) -> None:
@@ -222,6 +285,8 @@ class UploadService:
     ) -> int:
         """Append ``chunks`` (``length`` bytes, if the request said) to the upload; its new size."""
         key = key or upload_key(current.id)
+        if current.held is not None:
+            current = await self._move_to_file(current, key)
         if not current.recorded:
             await self._record(current)
         if not current.stored:
@@ -256,10 +321,11 @@ class UploadService:
         """Take an optional last chunk, verify the digest, and commit the blob. Returns its size."""
         quota = self._quota(repository)
         current = await self.status(repository, upload_id, quota)
-        if self._whole_and_small(current.size, chunks, content_length):
+        if self._whole_and_small(current, chunks, content_length):
             if chunks is not None and content_length:
                 self._check_range(current, content_range, content_length)
-            content = b"" if chunks is None or not content_length else await _read_whole(chunks, content_length)
+            body = b"" if chunks is None or not content_length else await _read_whole(chunks, content_length)
+            content = body if current.held is None else current.held + body
             await self._commit_inline(current, digest, content, quota=quota)
             return len(content)
         if chunks is not None and (content_length is None or content_length > 0):
@@ -268,6 +334,8 @@ class UploadService:
                 await self._check_quota(quota, current.size + content_length, digest)
             size = await self._write(current, chunks, length=content_length)
             current = UploadStatus(upload_id, repository, size)
+        elif current.held is not None:  # kept in the row, but too large to keep in the database now
+            current = await self._move_to_file(current, upload_key(upload_id))
         await self._commit(current, digest, quota=quota)
         return current.size
 
@@ -315,9 +383,10 @@ class UploadService:
         """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
         quota = self._quota(repository)
         await self._check_quota(quota, content_length, digest)
-        if self._whole_and_small(0, chunks, content_length):
+        empty = UploadStatus("", repository, 0, stored=False)
+        if self._whole_and_small(empty, chunks, content_length):
             content = b"" if not content_length else await _read_whole(chunks, content_length)
-            await self._commit_inline(UploadStatus("", repository, 0, stored=False), digest, content, quota=quota)
+            await self._commit_inline(empty, digest, content, quota=quota)
             return len(content)
         nonce = uuid.uuid4().hex
         key = temporary_upload_key(time.time(), nonce)
@@ -332,11 +401,16 @@ class UploadService:
             raise
         return size
 
-    def _whole_and_small(self, size: int, chunks: AsyncIterable[bytes] | None, content_length: int | None) -> bool:
-        """Whether a request brings a whole blob small enough to keep in the database."""
-        if self._inline_max_bytes <= 0 or size != 0:
+    def _whole_and_small(
+        self, current: UploadStatus, chunks: AsyncIterable[bytes] | None, content_length: int | None
+    ) -> bool:
+        """Whether a request completes a blob small enough to keep in the database, with either
+        no bytes stored before it or only those the session's row keeps."""
+        if self._inline_max_bytes <= 0 or (current.size != 0 and current.held is None):
             return False
-        return chunks is None or (content_length is not None and content_length <= self._inline_max_bytes)
+        if chunks is None or content_length == 0:
+            return current.size <= self._inline_max_bytes
+        return content_length is not None and current.size + content_length <= self._inline_max_bytes
 
     async def _commit_inline(
         self, current: UploadStatus, digest: Digest, content: bytes, *, quota: QuotaCheck | None
