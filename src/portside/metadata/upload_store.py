@@ -67,8 +67,10 @@ class UploadSessionStore:
                     "p_first_chunk": first_chunk,
                 },
             )
+            if made.rowcount == 1:  # the row is this call's: no need to read it back
+                return UploadRecord(upload_id, repository, as_utc(created), now, None, first_chunk), True
             row = (await conn.execute(q.GET_UPLOAD, {"p_id": upload_id})).first()
-        return _record(row), made.rowcount == 1
+        return _record(row), False
 
     async def close(self, upload_id: str, repository: str) -> None:
         """Mark a session finished or cancelled (making its row if it had none)."""
