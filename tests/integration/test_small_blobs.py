@@ -116,6 +116,28 @@ def test_one_patch_then_an_empty_put_keeps_no_file(client: httpx.Client, registr
     assert error_codes(client.get(patched.headers["Location"])) == ["BLOB_UPLOAD_UNKNOWN"]
 
 
+def test_a_chunked_body_without_a_length_is_kept_in_the_row_when_small(
+    client: httpx.Client, registry: RegistryEndpoint
+) -> None:
+    # buildah and the docker CLI send the PATCH with Transfer-Encoding: chunked and no length.
+    repo = unique_repo("small")
+    small, large = random_bytes(1500), random_bytes(INLINE_MAX + 1000)
+    for data in (small, large):
+        started = client.post(f"/v2/{repo}/blobs/uploads/")
+        session = started.headers["Docker-Upload-UUID"]
+        pieces = [data[start : start + 700] for start in range(0, len(data), 700)]
+        patched = client.patch(started.headers["Location"], content=iter(pieces))
+        assert (patched.status_code, patched.headers["Range"]) == (202, f"0-{len(data) - 1}")
+        if registry.data_dir is not None:
+            upload_file = registry.data_dir / "storage" / "uploads" / session
+            assert upload_file.read_bytes() == data if data is large else not upload_file.exists()
+        assert client.put(patched.headers["Location"], params={"digest": sha256(data)}).status_code == 201
+        assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+    assert _files_named(registry, sha256(small)) == []
+    if registry.data_dir is not None:
+        assert len(_files_named(registry, sha256(large))) == 1
+
+
 def test_a_first_patch_over_the_limit_is_a_file(client: httpx.Client, registry: RegistryEndpoint) -> None:
     if registry.data_dir is None:
         pytest.skip(reason="blobs are in S3 here; the file checks need the filesystem driver")

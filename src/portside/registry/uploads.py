@@ -61,6 +61,13 @@ async def _just(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in head:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
+
+
 def _digest_mismatch(expected: Digest, actual: str) -> RegistryError:
     return RegistryError(
         ErrorKind.DIGEST_INVALID,
@@ -199,8 +206,9 @@ class UploadService:
         current, session = await self._status_and_session(repository, upload_id, quota)
         self._check_range(current, content_range, content_length)
         await self._check_quota(quota, None if content_length is None else current.size + content_length)
-        if content_length is not None and self._keeps_in_row(current, content_length):
-            size = await self._hold(current, chunks, content_length)
+        chunks, small = await self._small_first_write(current, chunks, content_length)
+        if small is not None:
+            size = await self._hold(current, small)
         else:
             size = await self._write(current, chunks, length=content_length)
         if session is not None and utcnow() - session.updated_at >= self._touch_interval:
@@ -215,17 +223,33 @@ class UploadService:
             )
         return status
 
-    def _keeps_in_row(self, current: UploadStatus, content_length: int) -> bool:
-        """Whether a write is a small first one, kept in the session's row instead of a file.
+    async def _small_first_write(
+        self, current: UploadStatus, chunks: AsyncIterable[bytes], content_length: int | None
+    ) -> tuple[AsyncIterable[bytes], bytes | None]:
+        """A session's first write, read whole if it is small enough to keep in the session's row;
+        otherwise ``None``, with the stream to write in its place (the same bytes).
 
-        docker, podman and skopeo push each blob as one ``PATCH`` and an empty ``PUT``: kept in
-        the row, a small blob never has a file, and the ``PUT`` stores it in the database.
+        docker, podman, skopeo and buildah push each blob as one ``PATCH`` and an empty ``PUT``:
+        kept in the row, a small blob never has a file, and the ``PUT`` stores it in the database.
         """
-        return not current.recorded and 0 < content_length <= self._inline_max_bytes
+        if current.recorded or self._inline_max_bytes <= 0:
+            return chunks, None
+        if content_length is not None:
+            small = 0 < content_length <= self._inline_max_bytes
+            return chunks, await _read_whole(chunks, content_length) if small else None
+        # No Content-Length (buildah and docker send the body chunked): read up to just past the limit.
+        stream = aiter(chunks)
+        head: list[bytes] = []
+        received = 0
+        async for chunk in stream:
+            head.append(chunk)
+            received += len(chunk)
+            if received > self._inline_max_bytes:
+                return _chain(head, stream), None
+        return (_chain(head, stream), None) if received == 0 else (chunks, b"".join(head))
 
-    async def _hold(self, current: UploadStatus, chunks: AsyncIterable[bytes], length: int) -> int:
-        """Make the session's row with the write's bytes in it; the session's new size."""
-        content = await _read_whole(chunks, length)
+    async def _hold(self, current: UploadStatus, content: bytes) -> int:
+        """Make the session's row with a small first write's bytes in it; the session's new size."""
         if not await self._record(current, first_chunk=content):
             # Another write made the row first: this one no longer starts where the upload ends.
             raise RegistryError(
