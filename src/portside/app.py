@@ -19,7 +19,7 @@ from portside.api.management import management_mount
 from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
 from portside.api.v2 import dispatch
-from portside.config import Settings
+from portside.config import SETTINGS_ENV, Settings
 from portside.notifications.delivery import Deliverer
 from portside.observability.endpoints import observability_routes
 from portside.observability.forwarded import TrustedProxies
@@ -32,8 +32,6 @@ from portside.workers.process import settle_worker_process
 from portside.workers.scheduler import Job, run_every, run_jobs
 
 # How `portside serve` hands resolved settings to the server's worker processes.
-SETTINGS_ENV = "PORTSIDE_RESOLVED_SETTINGS"
-
 V2_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 

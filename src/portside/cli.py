@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import ssl
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from portside.app import SETTINGS_ENV
 from portside.cli_accounts import grants_cli, keys_cli, orgs_cli, repos_cli, robots_cli, tokens_cli, users_cli
 from portside.cli_common import DataDirOption, settings_or_exit
 from portside.cli_gc import gc_command, retention_cli
 from portside.cli_lifecycle import immutable_cli, quotas_cli, tags_cli
 from portside.cli_ops import export_command, fsck_command, import_command, maintenance_cli, webhook_cli
 from portside.cli_search import search_cli
-from portside.config import REVEAL_SECRETS, Settings
+from portside.config import REVEAL_SECRETS, SETTINGS_ENV, Settings
 from portside.metadata import migrate
 from portside.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from portside.registry.services import build_registry, build_token_issuer
-from portside.tls import TLSKeyError, server_key
 
 cli = typer.Typer(help="Portside: a Docker/OCI container registry.", no_args_is_help=True, add_completion=False)
 
@@ -63,9 +60,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Serve the registry API."""
-    from granian.constants import HTTPModes, Interfaces, SSLProtocols
-    from granian.server import Server
-
     settings = settings_or_exit(config, host=host, port=port, data_dir=data_dir, workers=workers)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     try:
@@ -77,31 +71,10 @@ def serve(
     # One metrics directory per server, emptied now: the workers' counters add up in it.
     metrics_dir = settings.data_dir / "run" / f"metrics-{settings.port or os.getpid()}"
     os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(metrics_dir))
-    tls = settings.tls_cert_file is not None
-    key_password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
-    with contextlib.ExitStack() as cleanup:
-        try:
-            key_file = cleanup.enter_context(server_key(settings.tls_key_file, key_password, settings.data_dir / "run"))
-            server = Server(
-                "portside.app:app_from_environment",
-                address=settings.host,
-                port=settings.port,
-                interface=Interfaces.ASGI,
-                workers=settings.workers,
-                factory=True,
-                log_level=settings.log_level,  # type: ignore[arg-type]
-                # auto: HTTP/1.1, and HTTP/2 where TLS's ALPN negotiates it (or by prior knowledge).
-                http=HTTPModes.auto,
-                ssl_cert=settings.tls_cert_file,
-                ssl_key=key_file,
-                ssl_protocol_min=SSLProtocols.tls12,
-            )
-        except (OSError, ssl.SSLError, TLSKeyError) as exc:
-            typer.echo(f"portside: cannot use the TLS certificate or key: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        scheme = "https" if tls else "http"
-        typer.echo(f"Portside serving {scheme}://{settings.host}:{settings.port} with data in {settings.data_dir}")
-        server.serve()
+    # The serving process starts afresh, without this command's modules (see portside.serving).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "portside.serving"])  # noqa: S606 - this interpreter, a fixed module
 
 
 @cli.command(name="migrate")

@@ -21,6 +21,9 @@ MIB = 1024 * 1024
 
 # Serialisation context under which secrets are written in clear (worker hand-off only).
 REVEAL_SECRETS = {"reveal_secrets": True}
+# Where `portside serve` hands its resolved settings (secrets included) to the serving process and
+# its workers.
+SETTINGS_ENV = "PORTSIDE_RESOLVED_SETTINGS"
 
 
 def _reveal(value: SecretStr | None, info: SerializationInfo) -> str | None:
