@@ -160,3 +160,39 @@ def test_a_worker_reuses_its_buffers_from_push_to_push(start_server: Callable[..
     # 64 MiB is 16,384 pages. Without the allocator settings of portside.workers.process, a push this
     # size faulted in about a quarter of them afresh; with them, a few hundred at most.
     assert faults < 1_500, faults
+
+
+def test_the_serving_process_refuses_to_start_without_settings_from_portside_serve() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "PORTSIDE_RESOLVED_SETTINGS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "portside.serving"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2
+    assert "start the server with `portside serve`" in result.stderr
+
+
+def test_serve_becomes_the_lean_serving_process_under_the_same_process_id(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    assert server.process is not None
+    pid = server.process.pid
+    assert httpx.get(f"{server.url}/v2/").status_code == 200
+    # `portside serve` replaced itself: the process it started is now `python -m portside.serving`,
+    # and its workers were forked from that.
+    assert _module_run_by(Path(f"/proc/{pid}")) == "portside.serving"
+    workers = [child for child in Path("/proc").iterdir() if child.name.isdigit() and _parent_of(child) == pid]
+    assert workers
+    assert {_module_run_by(worker) for worker in workers} == {"portside.serving"}
+
+
+def _module_run_by(process: Path) -> str | None:
+    arguments = (process / "cmdline").read_bytes().split(b"\0")
+    return arguments[2].decode() if arguments[1:2] == [b"-m"] else None
+
+
+def _parent_of(process: Path) -> int | None:
+    try:
+        return int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
