@@ -19,6 +19,7 @@ from portside.oci.ranges import ByteRange, upload_range_header
 from portside.registry.blobs import bytes_held
 from portside.registry.hashing import RunningHash, RunningHashes, hash_stored
 from portside.registry.upload_ids import SESSION_ID, UploadIds, new_key
+from portside.registry.upload_streams import chain, empty, just, read_whole
 from portside.storage.base import BlobStorage, ObjectMissing, OffsetMismatch
 from portside.storage.paths import (
     UPLOADS_PREFIX,
@@ -52,40 +53,12 @@ class UploadStatus:
         return upload_range_header(self.size)
 
 
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
-
-
-async def _just(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    for chunk in head:
-        yield chunk
-    async for chunk in rest:
-        yield chunk
-
-
 def _digest_mismatch(expected: Digest, actual: str) -> RegistryError:
     return RegistryError(
         ErrorKind.DIGEST_INVALID,
         "provided digest did not match uploaded content",
         {"expected": str(expected), "actual": actual},
     )
-
-
-async def _read_whole(chunks: AsyncIterable[bytes], expected: int) -> bytes:
-    """A small body, whole: ``BLOB_UPLOAD_INVALID`` if it is longer than its ``Content-Length``."""
-    parts: list[bytes] = []
-    received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > expected:
-            raise RegistryError(ErrorKind.BLOB_UPLOAD_INVALID, "body longer than its Content-Length")
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 class UploadService:
@@ -236,7 +209,7 @@ class UploadService:
             return chunks, None
         if content_length is not None:
             small = 0 < content_length <= self._inline_max_bytes
-            return chunks, await _read_whole(chunks, content_length) if small else None
+            return chunks, await read_whole(chunks, content_length) if small else None
         # No Content-Length (buildah and docker send the body chunked): read up to just past the limit.
         stream = aiter(chunks)
         head: list[bytes] = []
@@ -245,8 +218,8 @@ class UploadService:
             head.append(chunk)
             received += len(chunk)
             if received > self._inline_max_bytes:
-                return _chain(head, stream), None
-        return (_chain(head, stream), None) if received == 0 else (chunks, b"".join(head))
+                return chain(head, stream), None
+        return (chain(head, stream), None) if received == 0 else (chunks, b"".join(head))
 
     async def _hold(self, current: UploadStatus, content: bytes) -> int:
         """Make the session's row with a small first write's bytes in it; the session's new size."""
@@ -272,7 +245,7 @@ class UploadService:
         on_file = await self._storage.stat(key) or 0
         if on_file < len(held):
             try:
-                await self._storage.append(key, _just(held[on_file:]), on_file)
+                await self._storage.append(key, just(held[on_file:]), on_file)
             except OffsetMismatch as exc:
                 if exc.actual < len(held):  # another request is moving them right now
                     raise RegistryError(
@@ -348,7 +321,7 @@ class UploadService:
         if self._whole_and_small(current, chunks, content_length):
             if chunks is not None and content_length:
                 self._check_range(current, content_range, content_length)
-            body = b"" if chunks is None or not content_length else await _read_whole(chunks, content_length)
+            body = b"" if chunks is None or not content_length else await read_whole(chunks, content_length)
             content = body if current.held is None else current.held + body
             await self._commit_inline(current, digest, content, quota=quota)
             return len(content)
@@ -409,7 +382,7 @@ class UploadService:
         await self._check_quota(quota, content_length, digest)
         empty = UploadStatus("", repository, 0, stored=False)
         if self._whole_and_small(empty, chunks, content_length):
-            content = b"" if not content_length else await _read_whole(chunks, content_length)
+            content = b"" if not content_length else await read_whole(chunks, content_length)
             await self._commit_inline(empty, digest, content, quota=quota)
             return len(content)
         nonce = uuid.uuid4().hex
@@ -511,4 +484,4 @@ class UploadService:
     @staticmethod
     def no_body() -> AsyncIterator[bytes]:
         """An empty body stream."""
-        return _empty()
+        return empty()
