@@ -241,7 +241,7 @@ class UploadService:
         """
         held = current.held
         assert held is not None
-        await self._storage.create(key, durable=False, replace=False)
+        await self._storage.create(key, durable=True, replace=False)
         on_file = await self._storage.stat(key) or 0
         if on_file < len(held):
             try:
@@ -281,13 +281,16 @@ class UploadService:
         self, current: UploadStatus, chunks: AsyncIterable[bytes], key: str | None = None, length: int | None = None
     ) -> int:
         """Append ``chunks`` (``length`` bytes, if the request said) to the upload; its new size."""
+        # A session's file outlives the request that makes it: its name must survive a power cut
+        # before that request is answered. A monolithic push's file is renamed (durably) anyway.
+        durable = key is None
         key = key or upload_key(current.id)
         if current.held is not None:
             current = await self._move_to_file(current, key)
         if not current.recorded:
             await self._record(current)
         if not current.stored:
-            await self._storage.create(key, durable=False, replace=False)
+            await self._storage.create(key, durable=durable, replace=False)
         state = self._hashes.take(current.id)
         if state is None or state.offset != current.size:
             state = RunningHash(0, new_hasher()) if current.size == 0 else await hash_stored(self._storage, key)
