@@ -78,6 +78,18 @@ def _first(lines: list[str], *parts: str) -> int:
     return next((index for index, line in enumerate(lines) if all(part in line for part in parts)), -1)
 
 
+def _open_session(client: httpx.Client, repository: str) -> tuple[str, str]:
+    """``POST`` a new upload session: its ``Location`` and its id."""
+    location = client.post(f"/v2/{repository}/blobs/uploads/").headers["Location"]
+    return location, location.rstrip("/").rsplit("/", 1)[1]
+
+
+def _fsynced_before_the_202(lines: list[str], path: Path) -> bool:
+    """Whether the trace shows an ``fsync`` of ``path`` before the worker wrote a ``202``."""
+    answered = _first(lines, '"HTTP/1.1 202')
+    return 0 <= _first(lines, "fsync(", f"<{path}>") < answered
+
+
 def _only_worker(server: ServerProcess) -> int:
     assert server.process is not None
     workers = psutil.Process(server.process.pid).children()
@@ -91,8 +103,7 @@ def test_the_first_patch_that_makes_a_session_file_fsyncs_its_directory_before_t
     server = start_server(workers=1)
     uploads = server.data_dir / "storage" / "uploads"
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        location = client.post("/v2/durable/one/blobs/uploads/").headers["Location"]
-        session = location.rstrip("/").rsplit("/", 1)[1]
+        location, session = _open_session(client, "durable/one")
         with syscall_trace(_only_worker(server), tmp_path / "strace.log") as lines:
             patched = client.patch(
                 location,
@@ -102,12 +113,9 @@ def test_the_first_patch_that_makes_a_session_file_fsyncs_its_directory_before_t
             assert patched.status_code == 202, patched.text
             assert patched.headers["Range"] == f"0-{LARGER_THAN_INLINE - 1}"
     assert (uploads / session).stat().st_size == LARGER_THAN_INLINE
-    answered = _first(lines, '"HTTP/1.1 202')
-    directory_synced = _first(lines, "fsync(", f"<{uploads}>")
-    file_synced = _first(lines, "fsync(", f"<{uploads / session}>")
-    assert answered >= 0, "\n".join(lines)
-    assert 0 <= directory_synced < answered, "\n".join(lines)
-    assert 0 <= file_synced < answered, "\n".join(lines)
+    assert _first(lines, '"HTTP/1.1 202') >= 0, "\n".join(lines)
+    assert _fsynced_before_the_202(lines, uploads), "\n".join(lines)
+    assert _fsynced_before_the_202(lines, uploads / session), "\n".join(lines)
 
 
 def test_a_later_patch_fsyncs_the_session_file_and_not_its_directory_again(
@@ -116,8 +124,7 @@ def test_a_later_patch_fsyncs_the_session_file_and_not_its_directory_again(
     server = start_server(workers=1)
     uploads = server.data_dir / "storage" / "uploads"
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        location = client.post("/v2/durable/two/blobs/uploads/").headers["Location"]
-        session = location.rstrip("/").rsplit("/", 1)[1]
+        location, session = _open_session(client, "durable/two")
         first = client.patch(location, content=random_bytes(LARGER_THAN_INLINE))
         assert first.status_code == 202, first.text
         with syscall_trace(_only_worker(server), tmp_path / "strace.log") as lines:
@@ -127,8 +134,7 @@ def test_a_later_patch_fsyncs_the_session_file_and_not_its_directory_again(
                 headers={"Content-Range": f"{LARGER_THAN_INLINE}-{2 * LARGER_THAN_INLINE - 1}"},
             )
             assert second.status_code == 202, second.text
-    answered = _first(lines, '"HTTP/1.1 202')
-    assert 0 <= _first(lines, "fsync(", f"<{uploads / session}>") < answered, "\n".join(lines)
+    assert _fsynced_before_the_202(lines, uploads / session), "\n".join(lines)
     # The directory entry was made durable by the first PATCH: once is enough.
     assert _first(lines, "fsync(", f"<{uploads}>") == -1, "\n".join(lines)
 
@@ -140,8 +146,7 @@ def test_a_patch_moving_a_kept_first_chunk_into_a_file_fsyncs_its_directory_befo
     uploads = server.data_dir / "storage" / "uploads"
     small = random_bytes(1000)  # kept in the session's row: no file yet
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        location = client.post("/v2/durable/three/blobs/uploads/").headers["Location"]
-        session = location.rstrip("/").rsplit("/", 1)[1]
+        location, session = _open_session(client, "durable/three")
         first = client.patch(location, content=small)
         assert first.status_code == 202, first.text
         assert not (uploads / session).exists()
@@ -149,6 +154,5 @@ def test_a_patch_moving_a_kept_first_chunk_into_a_file_fsyncs_its_directory_befo
             second = client.patch(first.headers["Location"], content=random_bytes(LARGER_THAN_INLINE))
             assert second.status_code == 202, second.text
     assert (uploads / session).read_bytes()[:1000] == small
-    answered = _first(lines, '"HTTP/1.1 202')
-    assert 0 <= _first(lines, "fsync(", f"<{uploads}>") < answered, "\n".join(lines)
-    assert 0 <= _first(lines, "fsync(", f"<{uploads / session}>") < answered, "\n".join(lines)
+    assert _fsynced_before_the_202(lines, uploads), "\n".join(lines)
+    assert _fsynced_before_the_202(lines, uploads / session), "\n".join(lines)
