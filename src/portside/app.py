@@ -31,7 +31,6 @@ from portside.workers.leader import FileLeadership, Leadership, PostgresLeadersh
 from portside.workers.process import settle_worker_process
 from portside.workers.scheduler import Job, run_every, run_jobs
 
-# How `portside serve` hands resolved settings to the server's worker processes.
 V2_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from portside.config import SETTINGS_ENV
 from tests.support.protocol import push_blob, random_bytes, sha256, unique_repo
 from tests.support.server import RegistryEndpoint, ServerProcess
 
@@ -163,7 +165,7 @@ def test_a_worker_reuses_its_buffers_from_push_to_push(start_server: Callable[..
 
 
 def test_the_serving_process_refuses_to_start_without_settings_from_portside_serve() -> None:
-    env = {key: value for key, value in os.environ.items() if key != "PORTSIDE_RESOLVED_SETTINGS"}
+    env = {key: value for key, value in os.environ.items() if key != SETTINGS_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "portside.serving"], capture_output=True, text=True, timeout=60, env=env
     )
@@ -176,23 +178,16 @@ def test_serve_becomes_the_lean_serving_process_under_the_same_process_id(
 ) -> None:
     server = start_server()
     assert server.process is not None
-    pid = server.process.pid
+    serving = psutil.Process(server.process.pid)
     assert httpx.get(f"{server.url}/v2/").status_code == 200
     # `portside serve` replaced itself: the process it started is now `python -m portside.serving`,
     # and its workers were forked from that.
-    assert _module_run_by(Path(f"/proc/{pid}")) == "portside.serving"
-    workers = [child for child in Path("/proc").iterdir() if child.name.isdigit() and _parent_of(child) == pid]
+    assert _module_run_by(serving) == "portside.serving"
+    workers = serving.children()
     assert workers
     assert {_module_run_by(worker) for worker in workers} == {"portside.serving"}
 
 
-def _module_run_by(process: Path) -> str | None:
-    arguments = (process / "cmdline").read_bytes().split(b"\0")
-    return arguments[2].decode() if arguments[1:2] == [b"-m"] else None
-
-
-def _parent_of(process: Path) -> int | None:
-    try:
-        return int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+def _module_run_by(process: psutil.Process) -> str | None:
+    arguments = process.cmdline()
+    return arguments[2] if arguments[1:2] == ["-m"] else None

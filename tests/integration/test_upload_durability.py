@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -90,28 +91,39 @@ def _fsynced_before_the_202(lines: list[str], path: Path) -> bool:
     return 0 <= _first(lines, "fsync(", f"<{path}>") < answered
 
 
-def _only_worker(server: ServerProcess) -> int:
+@dataclass(frozen=True)
+class OneWorker:
+    """A private server with one worker: a client for it, its uploads directory, the worker's pid."""
+
+    client: httpx.Client
+    uploads: Path
+    worker: int
+
+
+@pytest.fixture
+def one_worker(start_server: Callable[..., ServerProcess]) -> Iterator[OneWorker]:
+    """A server whose single worker answers every request (so one trace sees them all)."""
+    server = start_server(workers=1)
     assert server.process is not None
     workers = psutil.Process(server.process.pid).children()
     assert len(workers) == 1, workers
-    return workers[0].pid
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield OneWorker(client, server.data_dir / "storage" / "uploads", workers[0].pid)
 
 
 def test_the_first_patch_that_makes_a_session_file_fsyncs_its_directory_before_the_202(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
+    one_worker: OneWorker, tmp_path: Path
 ) -> None:
-    server = start_server(workers=1)
-    uploads = server.data_dir / "storage" / "uploads"
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        location, session = _open_session(client, "durable/one")
-        with syscall_trace(_only_worker(server), tmp_path / "strace.log") as lines:
-            patched = client.patch(
-                location,
-                content=random_bytes(LARGER_THAN_INLINE),
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            assert patched.status_code == 202, patched.text
-            assert patched.headers["Range"] == f"0-{LARGER_THAN_INLINE - 1}"
+    client, uploads = one_worker.client, one_worker.uploads
+    location, session = _open_session(client, "durable/one")
+    with syscall_trace(one_worker.worker, tmp_path / "strace.log") as lines:
+        patched = client.patch(
+            location,
+            content=random_bytes(LARGER_THAN_INLINE),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert patched.status_code == 202, patched.text
+        assert patched.headers["Range"] == f"0-{LARGER_THAN_INLINE - 1}"
     assert (uploads / session).stat().st_size == LARGER_THAN_INLINE
     assert _first(lines, '"HTTP/1.1 202') >= 0, "\n".join(lines)
     assert _fsynced_before_the_202(lines, uploads), "\n".join(lines)
@@ -119,40 +131,36 @@ def test_the_first_patch_that_makes_a_session_file_fsyncs_its_directory_before_t
 
 
 def test_a_later_patch_fsyncs_the_session_file_and_not_its_directory_again(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
+    one_worker: OneWorker, tmp_path: Path
 ) -> None:
-    server = start_server(workers=1)
-    uploads = server.data_dir / "storage" / "uploads"
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        location, session = _open_session(client, "durable/two")
-        first = client.patch(location, content=random_bytes(LARGER_THAN_INLINE))
-        assert first.status_code == 202, first.text
-        with syscall_trace(_only_worker(server), tmp_path / "strace.log") as lines:
-            second = client.patch(
-                first.headers["Location"],
-                content=random_bytes(LARGER_THAN_INLINE),
-                headers={"Content-Range": f"{LARGER_THAN_INLINE}-{2 * LARGER_THAN_INLINE - 1}"},
-            )
-            assert second.status_code == 202, second.text
+    client, uploads = one_worker.client, one_worker.uploads
+    location, session = _open_session(client, "durable/two")
+    first = client.patch(location, content=random_bytes(LARGER_THAN_INLINE))
+    assert first.status_code == 202, first.text
+    with syscall_trace(one_worker.worker, tmp_path / "strace.log") as lines:
+        second = client.patch(
+            first.headers["Location"],
+            content=random_bytes(LARGER_THAN_INLINE),
+            headers={"Content-Range": f"{LARGER_THAN_INLINE}-{2 * LARGER_THAN_INLINE - 1}"},
+        )
+        assert second.status_code == 202, second.text
     assert _fsynced_before_the_202(lines, uploads / session), "\n".join(lines)
     # The directory entry was made durable by the first PATCH: once is enough.
     assert _first(lines, "fsync(", f"<{uploads}>") == -1, "\n".join(lines)
 
 
 def test_a_patch_moving_a_kept_first_chunk_into_a_file_fsyncs_its_directory_before_the_202(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
+    one_worker: OneWorker, tmp_path: Path
 ) -> None:
-    server = start_server(workers=1)
-    uploads = server.data_dir / "storage" / "uploads"
+    client, uploads = one_worker.client, one_worker.uploads
     small = random_bytes(1000)  # kept in the session's row: no file yet
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        location, session = _open_session(client, "durable/three")
-        first = client.patch(location, content=small)
-        assert first.status_code == 202, first.text
-        assert not (uploads / session).exists()
-        with syscall_trace(_only_worker(server), tmp_path / "strace.log") as lines:
-            second = client.patch(first.headers["Location"], content=random_bytes(LARGER_THAN_INLINE))
-            assert second.status_code == 202, second.text
+    location, session = _open_session(client, "durable/three")
+    first = client.patch(location, content=small)
+    assert first.status_code == 202, first.text
+    assert not (uploads / session).exists()
+    with syscall_trace(one_worker.worker, tmp_path / "strace.log") as lines:
+        second = client.patch(first.headers["Location"], content=random_bytes(LARGER_THAN_INLINE))
+        assert second.status_code == 202, second.text
     assert (uploads / session).read_bytes()[:1000] == small
     assert _fsynced_before_the_202(lines, uploads), "\n".join(lines)
     assert _fsynced_before_the_202(lines, uploads / session), "\n".join(lines)

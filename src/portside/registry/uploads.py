@@ -383,10 +383,10 @@ class UploadService:
         """A whole blob in one request (``POST ?digest=``): a temporary file, no session row."""
         quota = self._quota(repository)
         await self._check_quota(quota, content_length, digest)
-        empty = UploadStatus("", repository, 0, stored=False)
-        if self._whole_and_small(empty, chunks, content_length):
+        nothing_stored = UploadStatus("", repository, 0, stored=False)
+        if self._whole_and_small(nothing_stored, chunks, content_length):
             content = b"" if not content_length else await read_whole(chunks, content_length)
-            await self._commit_inline(empty, digest, content, quota=quota)
+            await self._commit_inline(nothing_stored, digest, content, quota=quota)
             return len(content)
         nonce = uuid.uuid4().hex
         key = temporary_upload_key(time.time(), nonce)
