@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk nginx-light chromium strace
 PYTEST_ARGS ?=
 
-.PHONY: install run test coverage lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-profile
+.PHONY: install run test coverage lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-paths bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench: install system-deps
 
 bench-smoke: install system-deps
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.pull_paths --quick
+
+# One large blob pulled from bare servers (sendfile, copying, Granian) beside both registries.
+bench-paths: install system-deps
+	$(BIN)/python -m bench.pull_paths
 
 bench-profile: install system-deps
 	$(BIN)/pip install --quiet py-spy
