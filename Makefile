@@ -64,11 +64,13 @@ bench: install system-deps
 
 bench-smoke: install system-deps
 	$(BIN)/python -m bench.run --quick
-	$(BIN)/python -m bench.pull_paths --quick
+	$(BIN)/python -m bench.paths pull --quick
+	$(BIN)/python -m bench.paths push --quick
 
-# One large blob pulled from bare servers (sendfile, copying, Granian) beside both registries.
+# One large blob pulled and pushed through bare servers (sendfile, copying, Granian) and both registries.
 bench-paths: install system-deps
-	$(BIN)/python -m bench.pull_paths
+	$(BIN)/python -m bench.paths pull
+	$(BIN)/python -m bench.paths push
 
 bench-profile: install system-deps
 	$(BIN)/pip install --quiet py-spy
