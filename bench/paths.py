@@ -216,9 +216,12 @@ def bare_app_from_environment() -> ASGIApp:
 
 
 def serve_granian(path: Path, port: int, way: str) -> None:
-    """Serve from a bare ASGI app under Granian, one worker, until stopped."""
+    """Serve from a bare ASGI app under Granian, one worker, with Portside's HTTP/1 settings, until stopped."""
     from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.server import Server as Granian
+
+    from portside.serving import HTTP1_BUFFER_BYTES
 
     os.environ[FILE_ENV], os.environ[WAY_ENV] = str(path), way
     Granian(
@@ -229,6 +232,7 @@ def serve_granian(path: Path, port: int, way: str) -> None:
         workers=1,
         factory=True,
         http=HTTPModes.auto,
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER_BYTES),  # as Portside's
         log_level="warning",  # type: ignore[arg-type]
     ).serve()
 
