@@ -65,6 +65,7 @@ EXPECTED: dict[ErrorKind, tuple[str | None, int]] = {
     ErrorKind.UNAVAILABLE: ("UNAVAILABLE", 503),
     ErrorKind.CLIENT_DISCONNECTED: ("BLOB_UPLOAD_INVALID", 400),
     ErrorKind.INTERNAL: ("UNKNOWN", 500),
+    ErrorKind.STORAGE_FULL: ("UNKNOWN", 507),  # no code in the spec; 507 Insufficient Storage says it
     ErrorKind.REQUEST_INVALID: ("REQUEST_INVALID", 400),
     ErrorKind.CONFLICT: ("CONFLICT", 409),
     ErrorKind.VALIDATION_FAILED: ("VALIDATION_FAILED", 422),

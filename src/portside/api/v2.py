@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote, urlencode
@@ -78,6 +79,8 @@ def _body(request: Request) -> AsyncIterator[bytes]:
 # A body over the limit but under this is read and dropped before answering 413: a proxy that
 # streams the request (nginx with proxy_request_buffering off) turns an early answer into a 502.
 DRAIN_LIMIT = 64 * 1024 * 1024
+# A write that found no room: the disk is full, or the data directory's quota is used up.
+STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 async def _drain(chunks: AsyncIterator[bytes], already: int) -> None:
@@ -410,6 +413,13 @@ async def dispatch(request: Request) -> Response:
         return error_response(error, request.method)
     except ClientDisconnect:
         return error_response(RegistryError(ErrorKind.CLIENT_DISCONNECTED), request.method)
+    except OSError as exc:
+        if exc.errno not in STORAGE_FULL_ERRNOS:
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+        log.error("storage full: %s %s: %s", request.method, request.url.path, exc)
+        await _drain_unread_body(request)
+        return error_response(RegistryError(ErrorKind.STORAGE_FULL), request.method)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return error_response(RegistryError(ErrorKind.INTERNAL), request.method)

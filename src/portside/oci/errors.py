@@ -51,6 +51,8 @@ class ErrorKind(Enum):
     UNAVAILABLE = ErrorSpec("UNAVAILABLE", 503, "service unavailable")
     CLIENT_DISCONNECTED = ErrorSpec("BLOB_UPLOAD_INVALID", 400, "the client closed the connection mid-request")
     INTERNAL = ErrorSpec("UNKNOWN", 500, "internal server error")
+    # The spec has no code for it; 507 (Insufficient Storage) tells clients and people what happened.
+    STORAGE_FULL = ErrorSpec("UNKNOWN", 507, "the registry's storage is full: an operator must free space")
     # The management API's own rows (never answered under /v2/).
     REQUEST_INVALID = ErrorSpec("REQUEST_INVALID", 400, "the request is invalid")
     CONFLICT = ErrorSpec("CONFLICT", 409, "the name is taken or the resource already exists")

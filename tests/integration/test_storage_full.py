@@ -1,0 +1,95 @@
+"""A full disk: the write that finds no room gets a clear 507, nothing stored is lost, and the
+upload goes on from where it stopped once there is room again.
+
+The server's blob storage is a small tmpfs (mounting one needs root, as the suite runs in CI);
+its database stays on the ordinary disk.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.protocol import random_bytes, sha256, unique_repo
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+# Each PATCH stays under the size the server writes from a thread as it arrives (4 MiB), so it is
+# written whole after its body is read, and the 507 reaches a client that has sent everything.
+CHUNK = 2 * MIB
+
+
+@pytest.fixture
+def small_disk_data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data directory whose ``storage`` is a 7 MiB tmpfs."""
+    data = tmp_path / "data"
+    storage = data / "storage"
+    storage.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=7m", "tmpfs", str(storage)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (root with CAP_SYS_ADMIN needed): {mounted.stderr.strip()}")
+    try:
+        yield data
+    finally:
+        subprocess.run(["umount", "--lazy", str(storage)], check=False)
+
+
+def patch(http: httpx.Client, location: str, offset: int, chunk: bytes) -> httpx.Response:
+    headers = {"Content-Range": f"{offset}-{offset + len(chunk) - 1}", "Content-Type": "application/octet-stream"}
+    return http.patch(location, content=chunk, headers=headers)
+
+
+def test_a_full_disk_answers_507_and_the_upload_resumes_once_there_is_room(
+    start_server: Callable[..., ServerProcess], small_disk_data_dir: Path
+) -> None:
+    server = start_server(data_dir=small_disk_data_dir)
+    uploads = small_disk_data_dir / "storage" / "uploads"
+    repo, filler_bytes, data = unique_repo(), random_bytes(4 * MIB), random_bytes(6 * MIB)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        # Another client's unfinished upload takes 4 MiB of the 7.
+        filler = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        filler = patch(http, filler, 0, filler_bytes[:CHUNK]).headers["Location"]
+        assert patch(http, filler, CHUNK, filler_bytes[CHUNK:]).status_code == 202
+
+        location = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        first = patch(http, location, 0, data[:CHUNK])
+        assert first.status_code == 202, first.text
+        full = patch(http, first.headers["Location"], CHUNK, data[CHUNK : 2 * CHUNK])
+        assert full.status_code == 507, full.text
+        error = full.json()["errors"][0]
+        assert error["code"] == "UNKNOWN"
+        assert "storage is full" in error["message"]
+
+        # Nothing acknowledged is lost: the session still holds its first chunk, and whatever of
+        # the second found room, all of it the client's bytes.
+        status = http.get(location)
+        assert status.status_code == 204
+        stored = int(status.headers["Range"].split("-")[1]) + 1
+        assert CHUNK <= stored < 2 * CHUNK
+        session_file = uploads / location.rsplit("/", 1)[1].split("?")[0]
+        assert session_file.read_bytes() == data[:stored]
+
+        # A monolithic push that finds no room leaves no temporary file behind.
+        blob = random_bytes(512 * 1024)
+        refused = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob)
+        assert refused.status_code == 507, refused.text
+        assert sorted(path.name for path in uploads.iterdir()) == sorted(
+            [session_file.name, filler.rsplit("/", 1)[1].split("?")[0]]
+        )
+
+        # Room again (the other upload is cancelled): the session goes on from where it stopped.
+        assert http.delete(filler).status_code == 204
+        resumed = patch(http, status.headers["Location"], stored, data[stored:])
+        assert resumed.status_code == 202, resumed.text
+        done = http.put(resumed.headers["Location"], params={"digest": sha256(data)}, headers={"Content-Length": "0"})
+        assert done.status_code == 201, done.text
+        assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+        assert http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob).status_code == 201
