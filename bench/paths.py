@@ -40,7 +40,6 @@ import asyncio
 import hashlib
 import os
 import queue
-import resource
 import socket
 import statistics
 import sys
@@ -54,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.httpclient import Connection
-from bench.monitor import TreeMonitor
+from bench.monitor import CpuSnapshot, TreeMonitor
 from bench.registry import push_blob, sha256_digest
 from bench.run import RESULTS_DIR, log
 from bench.servers import DISTRIBUTION, PORTSIDE, Server
@@ -261,11 +260,6 @@ class WayResult:
     client_cpu: list[float] = field(default_factory=list)
 
 
-def _client_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 class Blob:
     """The bytes to move: for pushes, fresh ones each time (a new prefix), hashed untimed."""
 
@@ -305,11 +299,11 @@ def transfer_batch(server: Server, direction: str, blob: Blob, repeats: int, res
         for _ in range(repeats):
             if direction == PUSH:
                 blob.renew()  # untimed, and outside the client's CPU
-            client_before = _client_cpu()
+            client_before = CpuSnapshot.now().self_cpu
             started = time.perf_counter()
             _transfer(conn, server.name, direction, blob)
             result.speeds.append(size / (time.perf_counter() - started) / 2**20)
-            client_cpu += _client_cpu() - client_before
+            client_cpu += CpuSnapshot.now().self_cpu - client_before
         result.client_cpu.append(client_cpu / repeats)
         result.server_cpu.append(monitor.stop().cpu_seconds / repeats)
 

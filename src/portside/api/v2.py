@@ -413,13 +413,10 @@ async def dispatch(request: Request) -> Response:
         return error_response(error, request.method)
     except ClientDisconnect:
         return error_response(RegistryError(ErrorKind.CLIENT_DISCONNECTED), request.method)
-    except OSError as exc:
-        if exc.errno not in STORAGE_FULL_ERRNOS:
-            log.exception("unhandled error in %s %s", request.method, request.url.path)
-            return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
-        log.error("storage full: %s %s: %s", request.method, request.url.path, exc)
-        await _drain_unread_body(request)
-        return error_response(RegistryError(ErrorKind.STORAGE_FULL), request.method)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+            log.error("storage full: %s %s: %s", request.method, request.url.path, exc)
+            await _drain_unread_body(request)
+            return error_response(RegistryError(ErrorKind.STORAGE_FULL), request.method)
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
