@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk nginx-light chromium strace
 PYTEST_ARGS ?=
 
-.PHONY: install run test coverage lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-paths bench-profile
+.PHONY: install run test coverage lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-paths bench-disk bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,11 +66,16 @@ bench-smoke: install system-deps
 	$(BIN)/python -m bench.run --quick
 	$(BIN)/python -m bench.paths pull --quick
 	$(BIN)/python -m bench.paths push --quick
+	$(BIN)/python -m bench.disk --quick
 
 # One large blob pulled and pushed through bare servers (sendfile, copying, Granian) and both registries.
 bench-paths: install system-deps
 	$(BIN)/python -m bench.paths pull
 	$(BIN)/python -m bench.paths push
+
+# What the disk itself takes: the floor under both push scenarios, since a push is durable before it is answered.
+bench-disk: install
+	$(BIN)/python -m bench.disk
 
 bench-profile: install system-deps
 	$(BIN)/pip install --quiet py-spy
