@@ -18,6 +18,7 @@ from portside.api.hot_reads import HotReads
 from portside.api.management import management_mount
 from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
+from portside.api.unexpected import on_unexpected_page_error
 from portside.api.v2 import dispatch
 from portside.config import SETTINGS_ENV, Settings
 from portside.notifications.delivery import Deliverer
@@ -136,7 +137,12 @@ def build_app(settings: Settings) -> Starlette:
         ObservabilityMiddleware, metrics=metrics, trusted=TrustedProxies.parse(settings.trusted_proxies)
     )
     registry_api = Middleware(RegistryApiShortcut, registry_api=request_response(v2))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[observability, registry_api])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[observability, registry_api],
+        exception_handlers={Exception: on_unexpected_page_error},
+    )
     app.state.metrics = metrics
     return app
 

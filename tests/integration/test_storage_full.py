@@ -1,12 +1,13 @@
 """A full disk: the write that finds no room gets a clear 507, nothing stored is lost, and the
-upload goes on from where it stopped once there is room again.
+registry goes on once there is room again.
 
-The server's blob storage is a small tmpfs (mounting one needs root, as CI runs the suite);
-its database stays on the ordinary disk.
+Either the server's blob storage or its SQLite database is on a small tmpfs (mounting one needs
+root, as CI runs the suite); the other stays on the ordinary disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from tests.support.protocol import random_bytes, sha256, unique_repo
 from tests.support.server import ServerProcess
+from tests.support.web import ADMIN, ADMIN_ENV, Browser
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,17 +31,29 @@ MIB = 1024 * 1024
 CHUNK = 2 * MIB
 
 
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` for the duration."""
+    path.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
 @pytest.fixture
 def small_disk_data_dir(tmp_path: Path) -> Iterator[Path]:
     """A data directory whose ``storage`` is a 7 MiB tmpfs."""
-    data = tmp_path / "data"
-    storage = data / "storage"
-    storage.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=7m", "tmpfs", str(storage)], check=True)
-    try:
-        yield data
-    finally:
-        subprocess.run(["umount", "--lazy", str(storage)], check=False)
+    with small_disk(tmp_path / "data" / "storage", "7m"):
+        yield tmp_path / "data"
+
+
+@pytest.fixture
+def small_database_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs for the SQLite database (an empty one takes about half of it)."""
+    with small_disk(tmp_path / "database", "1m") as path:
+        yield path
 
 
 def session_id(location: str) -> str:
@@ -96,3 +110,51 @@ def test_a_full_disk_answers_507_and_the_upload_resumes_once_there_is_room(
         assert done.status_code == 201, done.text
         assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
         assert http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob).status_code == 201
+
+
+def test_a_full_database_answers_507_keeps_what_it_acknowledged_and_takes_writes_again_once_there_is_room(
+    start_server: Callable[..., ServerProcess], small_database_disk: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{small_database_disk / 'portside.db'}"
+    server = start_server(env={"PORTSIDE_DATABASE_URL": database_url, "PORTSIDE_AUTH": "basic", **ADMIN_ENV})
+    repo = unique_repo()
+    stored: list[bytes] = []
+    refused: bytes | None = None
+    browser = Browser(server)
+    browser.sign_in(*ADMIN)
+    browser.get("/organizations")
+    with browser, httpx.Client(base_url=server.url, timeout=30, auth=ADMIN) as http:
+        # Small blobs are kept in the database, so pushing them fills it.
+        for _ in range(100):
+            blob = random_bytes(30_000)
+            pushed = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob)
+            if pushed.status_code != 201:
+                refused = blob
+                break
+            stored.append(blob)
+        assert refused is not None, "the 1 MiB database never filled"
+        assert pushed.status_code == 507, pushed.text
+        assert "storage is full" in pushed.json()["errors"][0]["message"]
+        assert stored, "the database was full before the first push"
+
+        # Every blob acknowledged before is whole; the refused one is not there.
+        for blob in stored:
+            assert http.get(f"/v2/{repo}/blobs/{sha256(blob)}").content == blob
+        assert http.head(f"/v2/{repo}/blobs/{sha256(refused)}").status_code == 404
+        # The management API says the same, once the pages' last free bytes are used up too.
+        for number in range(2000):
+            organization = http.post("/api/v1/organizations", json={"name": f"full{number}"})
+            if organization.status_code != 201:
+                break
+        assert organization.status_code == 507, organization.text
+        assert "storage is full" in organization.json()["errors"][0]["message"]
+        # And so does the web UI's form.
+        form = browser.post("/organizations", {"name": "fullweb"})
+        assert form.status_code == 507, form.text
+        assert "storage is full" in form.text
+
+        # Room again: the same push succeeds on the same server.
+        subprocess.run(["mount", "-o", "remount,size=4m", str(small_database_disk)], check=True)
+        again = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(refused)}, content=refused)
+        assert again.status_code == 201, again.text
+        assert http.get(f"/v2/{repo}/blobs/{sha256(refused)}").content == refused

@@ -9,14 +9,13 @@ mode; results include only repositories the caller may pull.
 
 from __future__ import annotations
 
-import logging
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from portside.api.access import TokenAccess, authenticate, password_principal
 from portside.api.responses import error_response, json_response
+from portside.api.unexpected import unexpected_error
 from portside.auth.credentials import parse_authorization
 from portside.auth.policy import ANONYMOUS
 from portside.auth.tokens import InvalidToken
@@ -25,8 +24,6 @@ from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.services import Registry
 from portside.search.query import MAX_PER_PAGE, QueryError, parse_query
 from portside.search.results import SearchPage
-
-log = logging.getLogger("portside.api")
 
 DEFAULT_RESULTS = 25
 STANDALONE = {"X-Docker-Registry-Standalone": "true"}
@@ -107,9 +104,8 @@ async def search(request: Request) -> Response:
         return json_response(search_document(page, term), STANDALONE)
     except RegistryError as error:
         return error_response(error, request.method)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+    except Exception as exc:
+        return error_response(unexpected_error(exc, request.method, request.url.path), request.method)
 
 
 def search_v1_routes() -> list[BaseRoute]:

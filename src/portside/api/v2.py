@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote, urlencode
 
@@ -22,6 +20,7 @@ from portside.api.responses import (
     json_response,
 )
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
+from portside.api.unexpected import unexpected_error
 from portside.lifecycle.history import history_actor
 from portside.notifications.events import EventAction
 from portside.oci import media_types as mt
@@ -33,8 +32,6 @@ from portside.registry.listings import Page, parse_page_size
 from portside.registry.manifests import StoredManifest
 from portside.registry.services import Registry
 from portside.registry.uploads import UploadStatus
-
-log = logging.getLogger("portside.api")
 
 Handler = Callable[[Request, Registry, RouteMatch], Awaitable[Response]]
 
@@ -79,8 +76,6 @@ def _body(request: Request) -> AsyncIterator[bytes]:
 # A body over the limit but under this is read and dropped before answering 413: a proxy that
 # streams the request (nginx with proxy_request_buffering off) turns an early answer into a 502.
 DRAIN_LIMIT = 64 * 1024 * 1024
-# A write that found no room: the disk is full, or the data directory's quota is used up.
-STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 async def _drain(chunks: AsyncIterator[bytes], already: int) -> None:
@@ -414,9 +409,7 @@ async def dispatch(request: Request) -> Response:
     except ClientDisconnect:
         return error_response(RegistryError(ErrorKind.CLIENT_DISCONNECTED), request.method)
     except Exception as exc:
-        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
-            log.error("storage full: %s %s: %s", request.method, request.url.path, exc)
+        answer = unexpected_error(exc, request.method, request.url.path)
+        if answer.kind is ErrorKind.STORAGE_FULL:
             await _drain_unread_body(request)
-            return error_response(RegistryError(ErrorKind.STORAGE_FULL), request.method)
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+        return error_response(answer, request.method)

@@ -6,14 +6,13 @@ exactly as for any other repository; only then is the upstream asked.
 
 from __future__ import annotations
 
-import logging
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from portside.api.access import client_address, enforce
 from portside.api.responses import API_VERSION_HEADER, error_response, head_response
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
+from portside.api.unexpected import unexpected_error
 from portside.api.v2 import blob, dispatch, manifest
 from portside.oci.digest import parse_digest
 from portside.oci.errors import ErrorKind, RegistryError
@@ -21,8 +20,6 @@ from portside.oci.names import validate_name
 from portside.proxy.cache import ProxyService
 from portside.proxy.routing import Target, local_name_for_ns, mirror_for
 from portside.registry.services import Registry
-
-log = logging.getLogger("portside.proxy")
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -90,9 +87,8 @@ async def proxy_dispatch(request: Request) -> Response:
         for name, value in getattr(request.state, "rate_limit_headers", {}).items():
             error.headers.setdefault(name, value)
         return error_response(error, request.method)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return error_response(RegistryError(ErrorKind.INTERNAL), request.method)
+    except Exception as exc:
+        return error_response(unexpected_error(exc, request.method, request.url.path), request.method)
 
 
 async def _out_of_pulls(request: Request, registry: Registry) -> bool:

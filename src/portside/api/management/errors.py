@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from portside.api.unexpected import storage_is_full
 from portside.oci.errors import ErrorKind, RegistryError
 
 # Framework errors (unknown path, wrong method, ...) by status, as rows of the table.
@@ -88,5 +89,6 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
-    """Anything else: ``500`` with the same body (the server logs the traceback)."""
-    return error_response(RegistryError(ErrorKind.INTERNAL))
+    """Anything else: ``507`` when a disk is full, else ``500``, with the same body (the server
+    logs the traceback)."""
+    return error_response(RegistryError(ErrorKind.STORAGE_FULL if storage_is_full(exc) else ErrorKind.INTERNAL))
