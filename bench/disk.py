@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.report import save_table, speed_cells
 from bench.run import RESULTS_DIR, log
 
 WRITE_BYTES = 4 << 20
@@ -114,11 +115,7 @@ def render(results: dict[str, WayResult], size: int, rounds: int) -> str:
         "| --- | ---: | ---: | ---: |",
     ]
     for name, result in results.items():
-        lines.append(
-            f"| {name} | {statistics.median(result.speeds):,.0f} "
-            f"| {min(result.speeds):,.0f}\u2013{max(result.speeds):,.0f} "
-            f"| {1000 * statistics.median(result.fsyncs):.2f} |"
-        )
+        lines.append(f"| {name} | {speed_cells(result.speeds)} | {1000 * statistics.median(result.fsyncs):.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -140,10 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     table = render(results, size, rounds)
     print(table)
     if not args.quick:
-        RESULTS_DIR.mkdir(exist_ok=True)
-        saved = RESULTS_DIR / f"disk-{datetime.now(UTC):%Y%m%d-%H%M%S}.md"
-        saved.write_text(table)
-        log(f"saved {saved}")
+        log(f"saved {save_table(RESULTS_DIR, 'disk', table)}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from typing import Any
 from bench.httpclient import Connection
 from bench.monitor import CpuSnapshot, TreeMonitor
 from bench.registry import push_blob, sha256_digest
+from bench.report import save_table, speed_cells
 from bench.run import RESULTS_DIR, log
 from bench.servers import DISTRIBUTION, PORTSIDE, Server
 
@@ -352,7 +353,7 @@ def render(direction: str, results: dict[str, WayResult], size: int, rounds: int
     for name, result in results.items():
         median = statistics.median(result.speeds)
         lines.append(
-            f"| {name} | {median:,.0f} | {min(result.speeds):,.0f}\u2013{max(result.speeds):,.0f} "
+            f"| {name} | {speed_cells(result.speeds)} "
             f"| {statistics.median(result.server_cpu):.3f} | {statistics.median(result.client_cpu):.3f} "
             f"| {median / reference:.2f}\u00d7 |"
         )
@@ -383,10 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     table = render(args.direction, results, size, rounds, repeats)
     print(table)
     if not args.quick:
-        RESULTS_DIR.mkdir(exist_ok=True)
-        saved = RESULTS_DIR / f"paths-{args.direction}-{datetime.now(UTC):%Y%m%d-%H%M%S}.md"
-        saved.write_text(table)
-        log(f"saved {saved}")
+        log(f"saved {save_table(RESULTS_DIR, f'paths-{args.direction}', table)}")
 
 
 if __name__ == "__main__":

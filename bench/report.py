@@ -6,6 +6,7 @@ import dataclasses
 import json
 import statistics
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +264,16 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Save everything measured."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n")
+
+
+def speed_cells(speeds: list[float]) -> str:
+    """The median and the min-max of MiB/s figures, as two Markdown table cells."""
+    return f"{statistics.median(speeds):,.0f} | {min(speeds):,.0f}\u2013{max(speeds):,.0f}"
+
+
+def save_table(directory: Path, stem: str, table: str) -> Path:
+    """Write a probe's Markdown table to ``directory/<stem>-<UTC time>.md``; the file written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = directory / f"{stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}.md"
+    saved.write_text(table)
+    return saved
