@@ -38,14 +38,14 @@ WRITE_BYTES = 4 << 20
 
 
 @dataclass
-class WayResult:
+class DiskResult:
     """One way's speeds (MiB/s) and fsync times (seconds), over every round."""
 
     speeds: list[float] = field(default_factory=list)
     fsyncs: list[float] = field(default_factory=list)
 
 
-def _write_file(path: Path, data: memoryview, piece: int, direct: bool, result: WayResult) -> None:
+def _write_file(path: Path, data: memoryview, piece: int, direct: bool, result: DiskResult) -> None:
     """Write ``data`` into a new file at ``path`` in ``WRITE_BYTES`` writes, fsyncing every ``piece`` bytes."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | (os.O_DIRECT if direct else 0)
     fd = os.open(path, flags, 0o600)
@@ -80,7 +80,7 @@ def direct_io_works(directory: Path) -> bool:
     return True
 
 
-def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, WayResult]:
+def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, DiskResult]:
     """Every way, ``rounds`` times, in rotating order."""
     buffer = mmap.mmap(-1, size)  # page-aligned, as O_DIRECT wants
     buffer.write(os.urandom(size))
@@ -91,7 +91,7 @@ def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, Wa
         kind = "direct" if direct else "buffered"
         ways[f"{kind}, one fsync"] = (direct, size)
         ways[f"{kind}, fsync per {piece >> 20} MiB piece"] = (direct, piece)
-    results = {name: WayResult() for name in ways}
+    results = {name: DiskResult() for name in ways}
     names = list(ways)
     try:
         for round_index in range(rounds):
@@ -105,7 +105,7 @@ def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, Wa
     return results
 
 
-def render(results: dict[str, WayResult], size: int, rounds: int) -> str:
+def render(results: dict[str, DiskResult], size: int, rounds: int) -> str:
     """A Markdown table of the results, with what was measured above it."""
     lines = [
         f"{size >> 20} MiB of fresh bytes written to a new file, in {WRITE_BYTES >> 20} MiB writes: "

@@ -64,9 +64,7 @@ def unexpected_error(exc: Exception, method: str, path: str) -> RegistryError:
 
 
 async def on_unexpected_page_error(request: Request, exc: Exception) -> Response:
-    """The last resort of routes without their own (the web UI's pages): a plain ``507`` for a
-    full disk, else Starlette's plain ``500``. Starlette logs the traceback either way."""
-    if storage_is_full(exc):
-        spec = ErrorKind.STORAGE_FULL.spec
-        return PlainTextResponse(f"{spec.message[0].upper()}{spec.message[1:]}.", status_code=spec.status)
-    return PlainTextResponse("Internal Server Error", status_code=500)
+    """The last resort of routes without their own (the web UI's pages): the table's message as
+    plain text, ``507`` for a full disk, else ``500``. Starlette logs the traceback either way."""
+    kind = ErrorKind.STORAGE_FULL if storage_is_full(exc) else ErrorKind.INTERNAL
+    return PlainTextResponse(kind.spec.message, status_code=kind.spec.status)
