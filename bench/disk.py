@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.report import save_table, speed_cells
-from bench.run import RESULTS_DIR, log
+from bench.run import RESULTS_DIR, log, rotated
+from portside.storage.direct_io import open_direct
 
 WRITE_BYTES = 4 << 20
 
@@ -69,15 +70,16 @@ def _write_file(path: Path, data: memoryview, piece: int, direct: bool, result: 
 
 
 def direct_io_works(directory: Path) -> bool:
-    """Whether files in ``directory`` open with ``O_DIRECT`` (tmpfs refused it before Linux 6.6)."""
+    """Whether files in ``directory`` open with ``O_DIRECT``, asked as Portside's storage asks it."""
     probe = directory / "direct-probe"
+    probe.touch()
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600)
-    except OSError:
-        return False
-    os.close(fd)
-    probe.unlink()
-    return True
+        fd = open_direct(probe)
+        if fd is not None:
+            os.close(fd)
+        return fd is not None
+    finally:
+        probe.unlink()
 
 
 def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, DiskResult]:
@@ -95,8 +97,7 @@ def measure(directory: Path, size: int, piece: int, rounds: int) -> dict[str, Di
     names = list(ways)
     try:
         for round_index in range(rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in rotated(names, round_index):
                 direct, every = ways[name]
                 _write_file(directory / "blob", data, every, direct, results[name])
     finally:

@@ -56,7 +56,7 @@ from bench.httpclient import Connection
 from bench.monitor import CpuSnapshot, TreeMonitor
 from bench.registry import push_blob, sha256_digest
 from bench.report import save_table, speed_cells
-from bench.run import RESULTS_DIR, log
+from bench.run import RESULTS_DIR, log, rotated
 from bench.servers import DISTRIBUTION, PORTSIDE, Server
 
 PULL, PUSH = "pull", "push"
@@ -328,8 +328,7 @@ def measure(direction: str, size: int, rounds: int, repeats: int, workdir: Path)
             transfer_batch(server, direction, blob, 1, WayResult())
         results = {name: WayResult() for name in ways}
         for round_no in range(rounds):
-            shift = round_no % len(ways)
-            for name in ways[shift:] + ways[:shift]:
+            for name in rotated(ways, round_no):
                 transfer_batch(servers[name], direction, blob, repeats, results[name])
             log(f"{direction}: round {round_no + 1}/{rounds} done")
         return results

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -71,6 +72,12 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 def log(message: str) -> None:
     """Progress on stderr, so stdout holds only the table."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def rotated(names: Sequence[str], round_no: int) -> list[str]:
+    """``names`` in this round's order: each round starts one further along, so none is always first."""
+    shift = round_no % len(names)
+    return [*names[shift:], *names[:shift]]
 
 
 def log_for(name: str, message: str) -> None:
