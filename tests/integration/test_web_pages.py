@@ -37,6 +37,10 @@ def test_repository_tag_index_search_and_namespace_pages(client: httpx.Client, r
     assert f"docker pull {registry.host}/{name}:latest" in body
     assert re.search(r"multi sha256:[0-9a-f]{12} 7\.\d KB linux/amd64, linux/arm64", body)
     assert re.search(r"latest sha256:[0-9a-f]{12} 3\.\d KB linux/amd64", body)
+    # Created private by the push, but without authentication nothing stops a pull: the page says so.
+    assert f"{name} private · not enforced" in body
+    assert "Authentication is off" in body
+    assert "anyone who can reach this registry may pull and push every repository" in body
 
     tag = client.get(f"/r/{name}/-/tag/latest")
     assert tag.status_code == 200
@@ -63,6 +67,7 @@ def test_repository_tag_index_search_and_namespace_pages(client: httpx.Client, r
     listed = client.get(f"/n/{namespace}")
     assert listed.status_code == 200
     assert f'href="/r/{name}"' in listed.text
+    assert "private · not enforced" in text_of(listed.text)
 
     assert client.get(f"/r/{name}/-/tag/missing").status_code == 404
     assert client.get(f"/r/{name}-missing").status_code == 404

@@ -154,6 +154,20 @@ def test_private_repository_is_a_404_like_a_missing_one_and_user_text_is_escaped
     assert "script-src 'self'" in shown.headers["content-security-policy"]
 
 
+def test_with_authentication_on_a_private_repository_is_labelled_private_only(
+    browser: httpx.Client, server: ServerProcess
+) -> None:
+    with httpx.Client(base_url=server.url, auth=(ADMIN, PASSWORD), timeout=30) as admin:
+        push_image(admin, "admin/labelled")
+    assert sign_in(browser).status_code == 303
+    page = browser.get("/r/admin/labelled")
+    assert page.status_code == 200
+    assert '<span class="badge">private</span>' in page.text
+    assert "not enforced" not in page.text
+    assert "open-registry-note" not in page.text
+    assert '<span class="badge">private</span>' in browser.get("/n/admin").text
+
+
 def test_deleting_a_user_ends_their_sessions(browser: httpx.Client, server: ServerProcess) -> None:
     name = f"leaver{uuid.uuid4().hex[:8]}"
     made = httpx.post(
