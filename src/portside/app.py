@@ -18,7 +18,7 @@ from portside.api.hot_reads import HotReads
 from portside.api.management import management_mount
 from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
-from portside.api.unexpected import on_unexpected_page_error
+from portside.api.unexpected import STORAGE_ERROR_TYPES, on_page_storage_error, on_unexpected_page_error
 from portside.api.v2 import dispatch
 from portside.config import SETTINGS_ENV, Settings
 from portside.notifications.delivery import Deliverer
@@ -141,7 +141,10 @@ def build_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[observability, registry_api],
-        exception_handlers={Exception: on_unexpected_page_error},
+        exception_handlers={
+            **dict.fromkeys(STORAGE_ERROR_TYPES, on_page_storage_error),
+            Exception: on_unexpected_page_error,
+        },
     )
     app.state.metrics = metrics
     return app

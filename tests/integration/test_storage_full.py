@@ -152,6 +152,11 @@ def test_a_full_database_answers_507_keeps_what_it_acknowledged_and_takes_writes
         form = browser.post("/organizations", {"name": "fullweb"})
         assert form.status_code == 507, form.text
         assert "storage is full" in form.text
+        # Each said so in one line of the log, none with a traceback (an expected condition, not a bug).
+        log = server.log()
+        assert "storage full: POST /api/v1/organizations" in log
+        assert "storage full: POST /organizations" in log
+        assert "Application callable raised an exception" not in log
 
         # Room again: the same push succeeds on the same server.
         subprocess.run(["mount", "-o", "remount,size=4m", str(small_database_disk)], check=True)

@@ -10,8 +10,9 @@ import asyncpg.exceptions
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
+from starlette.requests import Request
 
-from portside.api.unexpected import storage_is_full, unexpected_error
+from portside.api.unexpected import storage_full_or_raise, storage_is_full, unexpected_error
 from portside.oci.errors import ErrorKind
 
 
@@ -75,3 +76,18 @@ def test_the_answer_and_the_log_say_what_happened(caplog: pytest.LogCaptureFixtu
     first, second = caplog.records
     assert first.getMessage().startswith("storage full: PATCH /v2/a/blobs/uploads/x") and first.exc_info is None
     assert second.getMessage() == "unhandled error in GET /v2/a/tags/list" and second.exc_info is not None
+
+
+def test_a_page_or_management_handler_answers_a_full_disk_and_passes_anything_else_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = Request({"type": "http", "method": "POST", "path": "/organizations", "headers": [], "query_string": b""})
+    with caplog.at_level(logging.ERROR, logger="portside.api"):
+        full = storage_full_or_raise(_sqlite_full_error(tmp_path), request)
+    assert full.kind is ErrorKind.STORAGE_FULL
+    assert caplog.records[-1].getMessage().startswith("storage full: POST /organizations")
+    # Anything else is raised again, unchanged, for the last resort (500, with its traceback).
+    other = OSError(errno.EIO, "input/output error")
+    with pytest.raises(OSError) as raised:
+        storage_full_or_raise(other, request)
+    assert raised.value is other

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -24,6 +25,10 @@ log = logging.getLogger("portside.api")
 STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # PostgreSQL's SQLSTATE disk_full (asyncpg raises DiskFullError with it).
 POSTGRES_DISK_FULL = "53100"
+# What a full disk raises through to a handler: blob storage's OSError, or the database driver's
+# error as SQLAlchemy wraps it. Handlers for these types answer before Starlette's last resort,
+# which logs a traceback and re-raises whatever it handled.
+STORAGE_ERROR_TYPES: tuple[type[Exception], ...] = (OSError, DBAPIError)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -54,13 +59,32 @@ def storage_is_full(exc: BaseException) -> bool:
     return False
 
 
+def _storage_full(exc: Exception, method: str, path: str) -> RegistryError:
+    log.error("storage full: %s %s: %s", method, path, exc)
+    return RegistryError(ErrorKind.STORAGE_FULL)
+
+
 def unexpected_error(exc: Exception, method: str, path: str) -> RegistryError:
     """The error to answer ``method path`` with after ``exc``, which is logged here."""
     if storage_is_full(exc):
-        log.error("storage full: %s %s: %s", method, path, exc)
-        return RegistryError(ErrorKind.STORAGE_FULL)
+        return _storage_full(exc, method, path)
     log.error("unhandled error in %s %s", method, path, exc_info=exc)
     return RegistryError(ErrorKind.INTERNAL)
+
+
+def storage_full_or_raise(exc: Exception, request: Request) -> RegistryError:
+    """``STORAGE_FULL``, logged in one line, if ``exc`` says a disk is full; else ``exc`` again,
+    for the last resort (``500``, with the traceback in the log)."""
+    if not storage_is_full(exc):
+        raise exc
+    return _storage_full(exc, request.method, request.url.path)
+
+
+async def on_page_storage_error(request: Request, exc: Exception) -> Response:
+    """The web UI's pages, for the :data:`STORAGE_ERROR_TYPES`: ``507`` in plain text when a disk
+    is full; anything else goes on to :func:`on_unexpected_page_error`."""
+    error = storage_full_or_raise(exc, request)
+    return PlainTextResponse(error.message, status_code=error.kind.spec.status)
 
 
 async def on_unexpected_page_error(request: Request, exc: Exception) -> Response:

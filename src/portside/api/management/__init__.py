@@ -37,9 +37,11 @@ from portside.api.management.errors import (
     ERROR_RESPONSES,
     on_http_exception,
     on_registry_error,
+    on_storage_error,
     on_unexpected_error,
     on_validation_error,
 )
+from portside.api.unexpected import STORAGE_ERROR_TYPES
 from portside.oci.errors import RegistryError
 
 PREFIX = "/api/v1"
@@ -77,6 +79,8 @@ def build_management_api() -> FastAPI:
     api.add_exception_handler(RegistryError, on_registry_error)
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(RequestValidationError, on_validation_error)
+    for storage_error in STORAGE_ERROR_TYPES:
+        api.add_exception_handler(storage_error, on_storage_error)
     api.add_exception_handler(Exception, on_unexpected_error)
     for module in (
         users,

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from portside.api.unexpected import storage_is_full
+from portside.api.unexpected import storage_full_or_raise, storage_is_full
 from portside.oci.errors import ErrorKind, RegistryError
 
 # Framework errors (unknown path, wrong method, ...) by status, as rows of the table.
@@ -86,6 +86,12 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     """A body, path or query parameter that does not match the schema: ``422``."""
     assert isinstance(exc, RequestValidationError)
     return error_response(RegistryError(ErrorKind.VALIDATION_FAILED, detail=validation_detail(exc.errors())))
+
+
+async def on_storage_error(request: Request, exc: Exception) -> Response:
+    """The :data:`~portside.api.unexpected.STORAGE_ERROR_TYPES`: ``507`` when a disk is full (one
+    line in the log, no traceback); anything else goes on to :func:`on_unexpected_error`."""
+    return error_response(storage_full_or_raise(exc, request))
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
