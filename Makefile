@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite drives: real registry clients and the reference registry.
-TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry postgresql wrk nginx-light chromium strace
+TEST_DEBS := skopeo podman buildah umoci uidmap fuse-overlayfs docker-registry docker.io postgresql wrk nginx-light chromium strace
 PYTEST_ARGS ?=
 
 .PHONY: install run test coverage lint typecheck unit integration system-deps clean cluster cluster-test bench bench-smoke bench-paths bench-disk bench-profile
