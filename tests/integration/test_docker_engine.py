@@ -43,11 +43,20 @@ class Site:
         self.mode = mode
         self.base = base
         self.server = AuthServer(base / "data", env=auth_env(mode)).start()
-        self.cli = PortsideCli(self.server)
-        self.cli.create_user(*ALICE)
-        self.cli.create_user(*BOB)
-        self.skopeo = ClientSandbox.create(base / "skopeo", self.server.host, credentials=ALICE)
-        self.engine = DockerEngine.start()
+        try:
+            self.cli = PortsideCli(self.server)
+            self.cli.create_user(*ALICE)
+            self.cli.create_user(*BOB)
+            self.skopeo = ClientSandbox.create(base / "skopeo", self.server.host, credentials=ALICE)
+        except BaseException:
+            self.server.stop()
+            raise
+        try:
+            self.engine = DockerEngine.start()
+        except BaseException:
+            self.skopeo.close()
+            self.server.stop()
+            raise
 
     @property
     def host(self) -> str:
