@@ -9,6 +9,7 @@ engine through ``docker load`` of an archive that skopeo writes from an OCI layo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -20,8 +21,10 @@ import pytest
 
 from tests.support.accounts import AuthServer, PortsideCli, auth_env
 from tests.support.clients import ClientError, ClientSandbox
+from tests.support.distribution import DISTRIBUTION_BINARY, Distribution
 from tests.support.docker_engine import DockerEngine, docker_engine_missing
 from tests.support.images import BuiltImage, build_image_layout, sha256_digest
+from tests.support.server import free_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -110,6 +113,12 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 def _repo(prefix: str) -> str:
     return f"alice/{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _requests(log: str) -> set[str]:
+    """``METHOD PATH`` of each request in a server's access log."""
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return {f"{line['method']} {line['path']}" for line in lines if line.get("message") == "request"}
 
 
 def _pushed_digest(output: str, tag: str) -> str:
@@ -254,3 +263,39 @@ def test_containerd_pulls_and_pushes_with_credentials_and_is_refused_without(sit
     assert site.skopeo.skopeo_inspect_raw(site.skopeo.docker_ref(copy, "v1")) == image.manifest_bytes
     with pytest.raises(ClientError):
         site.engine.ctr("images", "push", "--plain-http", f"{site.host}/{copy}:v2-anonymous", f"{site.host}/{copy}:v1")
+
+
+@pytest.mark.skipif(not DISTRIBUTION_BINARY.exists(), reason="Debian's docker-registry is not installed")
+def test_a_docker_engine_pulls_docker_hub_names_through_portside_as_its_registry_mirror(tmp_path: Path) -> None:
+    """Portside as the engine's ``registry-mirrors``, a whole-registry mirror of an upstream that
+    stands in for Docker Hub (Distribution on loopback): a pull by a short name goes through it, and
+    once cached it pulls again with the upstream stopped."""
+    (tmp_path / "upstream").mkdir()
+    upstream = Distribution(tmp_path / "upstream", free_port()).start()
+    mirrors = [{"prefix": "", "upstream": upstream.url, "host": "docker.io", "pull": "public"}]
+    mirror = AuthServer(tmp_path / "mirror", env={**auth_env("token"), "PORTSIDE_MIRRORS": json.dumps(mirrors)})
+    with contextlib.ExitStack() as stack:
+        stack.callback(upstream.stop)
+        mirror.start()
+        stack.callback(mirror.stop)
+        publisher = stack.enter_context(ClientSandbox.create(tmp_path / "skopeo", f"127.0.0.1:{upstream.port}"))
+        engine = DockerEngine.start("--registry-mirror", mirror.url)
+        stack.callback(engine.stop)
+        image = build_image_layout(tmp_path / "image", layers=2, layer_size=256 * 1024, seed=706, tag="v1")
+        name = f"mirrored-{uuid.uuid4().hex[:8]}"
+        publisher.skopeo_copy(f"oci:{image.layout}:v1", publisher.docker_ref(f"library/{name}", "v1"), format="v2s2")
+        config = tmp_path / "docker-config"
+        config.mkdir()
+
+        pulled = engine.docker("pull", f"{name}:v1", config=config).text
+        assert f"Status: Downloaded newer image for {name}:v1" in pulled
+        layers = engine.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", f"{name}:v1", config=config)
+        assert json.loads(layers.text) == list(image.diff_ids)
+        # The engine asked the mirror (anonymously: a pull token for a public mirror) by the tag.
+        by_tag = {f"{method} /v2/library/{name}/manifests/v1" for method in ("HEAD", "GET")}
+        assert by_tag & _requests(mirror.log())
+
+        upstream.stop()
+        engine.docker("rmi", f"{name}:v1", config=config)
+        again = engine.docker("pull", f"{name}:v1", config=config).text
+        assert f"Status: Downloaded newer image for {name}:v1" in again

@@ -51,8 +51,9 @@ class DockerEngine:
     process: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls) -> DockerEngine:
-        """Start an engine in a new temporary directory and wait until it answers."""
+    def start(cls, *options: str) -> DockerEngine:
+        """Start an engine in a new temporary directory, with ``dockerd`` ``options`` (such as
+        ``--registry-mirror URL``) added, and wait until it answers."""
         # Short: containerd's socket path under it must fit a unix socket's 108 bytes.
         root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
         log = (root / "dockerd.log").open("wb")
@@ -70,6 +71,7 @@ class DockerEngine:
             "--iptables=false",
             "--ip6tables=false",
             "--storage-driver=vfs",
+            *options,
         ]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
