@@ -2,9 +2,10 @@
 
 A Docker engine of the module's own (Debian's ``dockerd``, see :mod:`tests.support.docker_engine`)
 logs in, loads an image built here, pushes it (mounting its layers into a second repository),
-pulls it back, searches and makes a multi-platform list with ``docker manifest``; containerd's
-``ctr``, talking to the engine's containerd, pulls and pushes with credentials. Images reach the
-engine through ``docker load`` of an archive that skopeo writes from an OCI layout made here.
+pulls it back, searches, makes a multi-platform list with ``docker manifest`` and meets an
+immutable tag; containerd's ``ctr``, talking to the engine's containerd, pulls and pushes with
+credentials. Another engine takes Portside as its ``registry-mirrors``. Images reach an engine
+through ``docker load`` of an archive that skopeo writes from an OCI layout made here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support.accounts import AuthServer, PortsideCli, auth_env
+from tests.support.accounts import AuthServer, PortsideCli, auth_env, basic_header
 from tests.support.clients import ClientError, ClientSandbox
 from tests.support.distribution import DISTRIBUTION_BINARY, Distribution
 from tests.support.docker_engine import DockerEngine, docker_engine_missing
@@ -299,3 +301,28 @@ def test_a_docker_engine_pulls_docker_hub_names_through_portside_as_its_registry
         engine.docker("rmi", f"{name}:v1", config=config)
         again = engine.docker("pull", f"{name}:v1", config=config).text
         assert f"Status: Downloaded newer image for {name}:v1" in again
+
+
+def test_docker_push_moving_an_immutable_tag_shows_the_rule(site: Site) -> None:
+    alice = site.config("alice-immutable")
+    site.login(alice, *ALICE)
+    repository = _repo("pinned")
+    rule = httpx.post(
+        f"{site.server.url}/api/v1/immutable-rules",
+        json={"scope_kind": "repository", "scope": repository, "pattern": "v*"},
+        headers={"Authorization": basic_header(*ALICE)},
+        timeout=30,
+    )
+    assert rule.status_code == 201, rule.text
+    reference = f"{site.host}/{repository}:v1"
+    first = build_image_layout(site.base / "pinned-1", layers=1, layer_size=8 * 1024, seed=707, tag="v1")
+    second = build_image_layout(site.base / "pinned-2", layers=1, layer_size=8 * 1024, seed=708, tag="v1")
+    site.load(first, reference)
+    digest = _pushed_digest(site.docker(alice, "push", reference), "v1")
+
+    # Another image onto the protected tag: refused, and docker prints the registry's reason.
+    site.load(second, reference)
+    refused = site.engine.docker("push", reference, config=alice, check=False)
+    assert refused.returncode != 0
+    assert f"immutable rule {rule.json()['id']}" in refused.stderr_text, refused.stderr_text
+    assert sha256_digest(site.skopeo.skopeo_inspect_raw(site.skopeo.docker_ref(repository, "v1"))) == digest
