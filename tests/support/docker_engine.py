@@ -73,7 +73,11 @@ class DockerEngine:
             "--storage-driver=vfs",
             *options,
         ]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # Anything not on loopback (Docker Hub, where a failed mirror falls back) goes to a proxy
+        # that is not there, so the engine never looks a name up or leaves the machine.
+        nowhere = "http://127.0.0.1:9"
+        env = {**os.environ, "HTTP_PROXY": nowhere, "HTTPS_PROXY": nowhere, "NO_PROXY": "127.0.0.1,localhost,::1"}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         engine = cls(root, process)
         try:
