@@ -26,6 +26,7 @@ from tests.support.clients import ClientError, ClientSandbox
 from tests.support.distribution import DISTRIBUTION_BINARY, Distribution
 from tests.support.docker_engine import DockerEngine, docker_engine_missing
 from tests.support.images import BuiltImage, build_image_layout, sha256_digest
+from tests.support.observe import log_lines
 from tests.support.server import free_port
 
 pytestmark = [
@@ -117,9 +118,10 @@ def _repo(prefix: str) -> str:
     return f"alice/{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _requests(log: str) -> set[str]:
+def _requests(server: AuthServer) -> set[str]:
     """``METHOD PATH`` of each request in a server's access log."""
-    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    assert server.log_path is not None
+    lines = log_lines(server.log_path)
     return {f"{line['method']} {line['path']}" for line in lines if line.get("message") == "request"}
 
 
@@ -295,7 +297,7 @@ def test_a_docker_engine_pulls_docker_hub_names_through_portside_as_its_registry
         assert json.loads(layers.text) == list(image.diff_ids)
         # The engine asked the mirror (anonymously: a pull token for a public mirror) by the tag.
         by_tag = {f"{method} /v2/library/{name}/manifests/v1" for method in ("HEAD", "GET")}
-        assert by_tag & _requests(mirror.log())
+        assert by_tag & _requests(mirror)
 
         upstream.stop()
         engine.docker("rmi", f"{name}:v1", config=config)
