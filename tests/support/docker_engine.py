@@ -1,7 +1,9 @@
 """A Docker engine of a test's own: Debian's ``dockerd`` and the ``containerd`` it starts.
 
 Only what pulls and pushes need runs: no bridge, no iptables rules, the ``vfs`` storage driver,
-and every directory (data, state, sockets, the CLI's config) under one temporary directory.
+and every directory (data, state, sockets, the CLI's config) under one temporary directory. Two
+paths Docker 20.10 cannot move stay outside it: the engine's identity key, made once in
+``/etc/docker/key.json``, and an empty ``/run/docker/plugins``.
 Docker treats registries on 127.0.0.0/8 as plain HTTP without being told. ``docker`` commands
 run with ``DOCKER_HOST`` on the engine's socket and a ``DOCKER_CONFIG`` chosen per call, so one
 engine serves several users (the CLI sends the credentials with each pull or push); ``ctr`` talks
@@ -56,6 +58,8 @@ class DockerEngine:
         ``--registry-mirror URL``) added, and wait until it answers."""
         # Short: containerd's socket path under it must fit a unix socket's 108 bytes.
         root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
+        # An empty configuration of its own: nothing from the host's /etc/docker/daemon.json.
+        (root / "daemon.json").write_text("{}")
         log = (root / "dockerd.log").open("wb")
         command = [
             str(DOCKERD),
@@ -65,6 +69,8 @@ class DockerEngine:
             str(root / "run"),
             "--pidfile",
             str(root / "dockerd.pid"),
+            "--config-file",
+            str(root / "daemon.json"),
             "--host",
             f"unix://{root / 'docker.sock'}",
             "--bridge=none",
