@@ -54,6 +54,7 @@ __all__ = [
     "ClientTimeout",
     "CommandResult",
     "mount_namespace_available",
+    "run_command",
     "tool_available",
 ]
 
@@ -453,29 +454,7 @@ class ClientSandbox:
                 *argv,
             ]
         limit = self.timeout if timeout is None else timeout
-        process = subprocess.Popen(
-            full,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env(),
-            cwd=str(cwd or self.work),
-            start_new_session=True,  # so a timeout can kill the whole group
-        )
-        try:
-            stdout, stderr = process.communicate(input=stdin, timeout=limit)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            stdout, stderr = process.communicate()
-            raise ClientTimeout(argv, None, stdout, stderr, reason=f"timed out after {limit:g} s") from None
-        except BaseException:
-            _kill_group(process)
-            process.communicate()
-            raise
-        result = CommandResult(tuple(argv), process.returncode, stdout, stderr)
-        if check and process.returncode != 0:
-            raise ClientError(argv, process.returncode, stdout, stderr)
-        return result
+        return run_command(argv, self.env(), timeout=limit, check=check, stdin=stdin, cwd=cwd or self.work, full=full)
 
     # ------------------------------------------------------------------
     # references
@@ -737,6 +716,44 @@ class ClientSandbox:
             args += ["--format", format]
         self.buildah(*args, image, dest, timeout=timeout)
         return digest_file.read_text().strip()
+
+
+def run_command(
+    argv: Sequence[str],
+    env: dict[str, str],
+    *,
+    timeout: float,
+    check: bool = True,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    full: Sequence[str] | None = None,
+) -> CommandResult:
+    """Run ``full`` (``argv`` itself by default; errors name ``argv``) in a session of its own, so
+    that a timeout kills it with its children; raise :class:`ClientError` on failure."""
+    argv = [str(part) for part in argv]
+    process = subprocess.Popen(
+        [str(part) for part in (full or argv)],
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=None if cwd is None else str(cwd),
+        start_new_session=True,  # so a timeout can kill the whole group
+    )
+    try:
+        stdout, stderr = process.communicate(input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+        raise ClientTimeout(argv, None, stdout, stderr, reason=f"timed out after {timeout:g} s") from None
+    except BaseException:
+        _kill_group(process)
+        process.communicate()
+        raise
+    result = CommandResult(tuple(argv), process.returncode, stdout, stderr)
+    if check and process.returncode != 0:
+        raise ClientError(argv, process.returncode, stdout, stderr)
+    return result
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

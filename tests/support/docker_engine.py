@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.clients import ClientError, ClientTimeout, CommandResult
+from tests.support.clients import CommandResult, run_command
 
 DOCKERD = Path("/usr/sbin/dockerd")
 # Debian's CLI, from the same package as the engine, ahead of any other on PATH.
@@ -122,12 +122,12 @@ class DockerEngine:
     ) -> CommandResult:
         """Run the ``docker`` CLI against this engine, with its configuration (credentials) in ``config``."""
         env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": str(config)}
-        return _run([_docker_cli(), *args], env, stdin, check, timeout)
+        return run_command([_docker_cli(), *args], env, timeout=timeout, check=check, stdin=stdin)
 
     def ctr(self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT) -> CommandResult:
         """Run containerd's ``ctr`` against this engine's containerd, in the tests' namespace."""
         argv = [CTR, "--address", str(self.containerd_socket), "--namespace", CONTAINERD_NAMESPACE, *args]
-        return _run(argv, dict(os.environ), None, check, timeout)
+        return run_command(argv, dict(os.environ), timeout=timeout, check=check)
 
     def stop(self) -> None:
         """Stop the engine (and its containerd) and remove everything it stored."""
@@ -139,16 +139,3 @@ class DockerEngine:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _run(argv: list[str], env: dict[str, str], stdin: bytes | None, check: bool, timeout: float) -> CommandResult:
-    try:
-        completed = subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ClientTimeout(
-            argv, None, exc.stdout or b"", exc.stderr or b"", f"timed out after {timeout:g} s"
-        ) from None
-    result = CommandResult(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
-    if check and completed.returncode != 0:
-        raise ClientError(argv, completed.returncode, completed.stdout, completed.stderr)
-    return result

@@ -80,15 +80,23 @@ def storage_full_or_raise(exc: Exception, request: Request) -> RegistryError:
     return _storage_full(exc, request.method, request.url.path)
 
 
+def last_resort_kind(exc: BaseException) -> ErrorKind:
+    """What a last-resort handler answers (Starlette logs the traceback): ``STORAGE_FULL`` for a
+    full disk, else ``INTERNAL``."""
+    return ErrorKind.STORAGE_FULL if storage_is_full(exc) else ErrorKind.INTERNAL
+
+
+def _plain_text(kind: ErrorKind) -> Response:
+    return PlainTextResponse(kind.spec.message, status_code=kind.spec.status)
+
+
 async def on_page_storage_error(request: Request, exc: Exception) -> Response:
     """The web UI's pages, for the :data:`STORAGE_ERROR_TYPES`: ``507`` in plain text when a disk
     is full; anything else goes on to :func:`on_unexpected_page_error`."""
-    error = storage_full_or_raise(exc, request)
-    return PlainTextResponse(error.message, status_code=error.kind.spec.status)
+    return _plain_text(storage_full_or_raise(exc, request).kind)
 
 
 async def on_unexpected_page_error(request: Request, exc: Exception) -> Response:
     """The last resort of routes without their own (the web UI's pages): the table's message as
-    plain text, ``507`` for a full disk, else ``500``. Starlette logs the traceback either way."""
-    kind = ErrorKind.STORAGE_FULL if storage_is_full(exc) else ErrorKind.INTERNAL
-    return PlainTextResponse(kind.spec.message, status_code=kind.spec.status)
+    plain text (:func:`last_resort_kind`)."""
+    return _plain_text(last_resort_kind(exc))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from portside.api.unexpected import storage_full_or_raise, storage_is_full
+from portside.api.unexpected import last_resort_kind, storage_full_or_raise
 from portside.oci.errors import ErrorKind, RegistryError
 
 # Framework errors (unknown path, wrong method, ...) by status, as rows of the table.
@@ -97,4 +97,4 @@ async def on_storage_error(request: Request, exc: Exception) -> Response:
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """Anything else: ``507`` when a disk is full, else ``500``, with the same body (the server
     logs the traceback)."""
-    return error_response(RegistryError(ErrorKind.STORAGE_FULL if storage_is_full(exc) else ErrorKind.INTERNAL))
+    return error_response(RegistryError(last_resort_kind(exc)))
