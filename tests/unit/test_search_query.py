@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portside.api.search_v1 import parse_positive, search_document
-from portside.metadata.search_store import name_terms, namespace_of
+from portside.metadata.search_documents import name_terms
+from portside.metadata.search_store import namespace_of
 from portside.oci.errors import RegistryError
 from portside.oci.manifest import parse_manifest
 from portside.search.facets import Facet, facets_of, wants_config

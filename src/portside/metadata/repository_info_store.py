@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 
 from portside.metadata.records import Visibility
-from portside.metadata.search_store import refresh_document
+from portside.metadata.search_documents import refresh_document
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import blobs, manifests, repositories, repository_blobs, repository_stars
 from portside.metadata.visibility import visibility_filter

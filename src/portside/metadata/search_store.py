@@ -12,37 +12,34 @@ of whatever changed the repository, so a search right after a push's ``201`` alr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Float,
     Integer,
-    Text,
     and_,
-    bindparam,
     case,
     column,
     delete,
     exists,
     func,
-    literal,
     or_,
     select,
     text,
-    union,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portside.metadata.engines import Writer
-from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.records import Visibility
+from portside.metadata.search_documents import (
+    INSERT_MANIFEST_FACETS,
+    MAX_FACET_KEY,
+    MAX_FACET_VALUE,
+    NOTE_PUSH,
+    refresh_document,
+)
 from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow
 from portside.metadata.tables import (
     manifest_facets,
-    manifest_references,
     manifests,
     repositories,
     search_documents,
@@ -54,17 +51,8 @@ from portside.search.facets import Facet
 from portside.search.query import SearchQuery
 from portside.search.results import SearchHit
 
-MAX_FACET_KEY = 255
-MAX_FACET_VALUE = 512
 # Weights of the FTS5 columns (name_terms, description, body) for bm25.
 SQLITE_RANK = "bm25(search_fts, 10.0, 4.0, 1.0)"
-
-
-def name_terms(name: str) -> str:
-    """The words a repository's name is found by: the name, and each component also without separators."""
-    components = name.lower().split("/")
-    squashed = [c.replace("-", "").replace("_", "").replace(".", "") for c in components]
-    return " ".join([name.lower(), *components, *squashed])
 
 
 def namespace_of(name: str) -> str:
@@ -75,128 +63,6 @@ def namespace_of(name: str) -> str:
 def _namespace_condition(namespace: str) -> Any:
     prefix = f"{namespace}/"
     return or_(repositories.c.name == namespace, func.substr(repositories.c.name, 1, len(prefix)) == prefix)
-
-
-# The statements of refresh_document, built once (building costs far more than running them):
-# the repository's id is the bound parameter ``rid`` in each.
-_RID = bindparam("rid", type_=Integer)
-
-
-def _live_digests() -> Any:
-    """The digests of a repository's live content: its tagged manifests and the children of tagged indexes."""
-    tagged = select(tags.c.digest.label("digest")).where(tags.c.repository_id == _RID)
-    children = (
-        select(manifest_references.c.target_digest.label("digest"))
-        .select_from(
-            manifest_references.join(
-                tags,
-                and_(
-                    tags.c.repository_id == manifest_references.c.repository_id,
-                    tags.c.digest == manifest_references.c.manifest_digest,
-                ),
-            )
-        )
-        .where(manifest_references.c.repository_id == _RID, manifest_references.c.kind == "manifest")
-    )
-    return union(tagged, children).subquery()
-
-
-_COLUMNS = (repositories.c.name, repositories.c.description, repositories.c.readme)
-_NOTE_PUSH = prebuilt(
-    update(repositories)
-    .where(repositories.c.id == _RID)
-    .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
-)
-# The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
-_NOTE_PUSH_AND_LOCK = prebuilt(_NOTE_PUSH.returning(*_COLUMNS))
-_LOCK = prebuilt(select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update())
-_CLEAR_FACETS = prebuilt(delete(search_facets).where(search_facets.c.repository_id == _RID))
-_LIVE = _live_digests()
-_FILL_FACETS = prebuilt(
-    search_facets.insert().from_select(
-        ["repository_id", "kind", "key", "value"],
-        select(
-            _RID,
-            manifest_facets.c.kind,
-            func.substr(manifest_facets.c.key, 1, MAX_FACET_KEY),
-            func.substr(manifest_facets.c.value, 1, MAX_FACET_VALUE),
-        )
-        .where(
-            manifest_facets.c.repository_id == _RID,
-            manifest_facets.c.manifest_digest.in_(select(_LIVE.c.digest)),
-        )
-        .distinct(),
-    )
-)
-
-
-def _document_upsert(dialect: str) -> Any:
-    # aggregate_strings renders its separator into the SQL at every execution; the dialect's own
-    # function (the one aggregate_strings compiles to) takes it as an ordinary bound parameter.
-    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
-    tag_words = select(aggregate(tags.c.name, " ", type_=Text)).where(tags.c.repository_id == _RID).scalar_subquery()
-    facet_words = (
-        select(aggregate(search_facets.c.key + " " + search_facets.c.value, "\n", type_=Text))
-        .where(search_facets.c.repository_id == _RID)
-        .scalar_subquery()
-    )
-    body = (
-        bindparam("readme_line", type_=Text)
-        + func.coalesce(tag_words, "")
-        + literal("\n", Text)
-        + func.coalesce(facet_words, "")
-    )
-    values: dict[str, Any] = {
-        key: bindparam(f"doc_{key}", type_=search_documents.c[key].type)
-        for key in ("name", "short_name", "name_terms", "description")
-    }
-    values["body"] = body
-    values["updated_at"] = bindparam("doc_updated_at", type_=search_documents.c.updated_at.type)
-    # On SQLite, triggers on search_documents keep the FTS5 table in step (migration 0006_search).
-    upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(search_documents)
-    return upsert.values(repository_id=_RID, **values).on_conflict_do_update(
-        index_elements=[search_documents.c.repository_id],
-        set_={key: upsert.excluded[key] for key in values},
-    )
-
-
-def _facets_insert(dialect: str) -> Any:
-    return (sqlite_insert if dialect == "sqlite" else postgresql_insert)(manifest_facets).on_conflict_do_nothing()
-
-
-_UPSERT_DOCUMENT = {dialect: prebuilt(_document_upsert(dialect)) for dialect in ("sqlite", "postgresql")}
-_INSERT_MANIFEST_FACETS = {dialect: prebuilt(_facets_insert(dialect)) for dialect in ("sqlite", "postgresql")}
-
-
-async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushed_at: datetime | None = None) -> None:
-    """Rebuild one repository's search document and live facets from what the database holds now.
-
-    With ``pushed_at``, also note it as the repository's last push (in the same statement).
-    """
-    rid = {"rid": repository_id}
-    if pushed_at is not None:
-        repo = (await conn.execute(_NOTE_PUSH_AND_LOCK, {"rid": repository_id, "pushed_at": pushed_at})).first()
-    else:
-        repo = (await conn.execute(_LOCK, rid)).first()
-    if repo is None:
-        return
-    # Facets of the live content: tagged manifests and the children of tagged indexes. The rest
-    # is done by the database (no rows travel), in as few statements as possible.
-    await conn.execute(_CLEAR_FACETS, rid)
-    await conn.execute(_FILL_FACETS, rid)
-    name = repo.name.lower()
-    await conn.execute(
-        _UPSERT_DOCUMENT[dialect],
-        {
-            "rid": repository_id,
-            "readme_line": (repo.readme or "") + "\n",
-            "doc_name": name,
-            "doc_short_name": name.rsplit("/", 1)[-1],
-            "doc_name_terms": name_terms(repo.name),
-            "doc_description": repo.description or "",
-            "doc_updated_at": utcnow(),
-        },
-    )
 
 
 def _text_match(dialect: str, terms: Sequence[str]) -> Any:
@@ -275,13 +141,13 @@ class SearchStore:
         async def record(conn: Writer, repository_id: int) -> None:
             if rows:
                 await conn.execute(
-                    _INSERT_MANIFEST_FACETS[self.dialect],
+                    INSERT_MANIFEST_FACETS[self.dialect],
                     [{"repository_id": repository_id, "manifest_digest": digest, **row} for row in rows],
                 )
             if tagged:
                 await refresh_document(conn, self.dialect, repository_id, pushed_at=utcnow())
             else:
-                await conn.execute(_NOTE_PUSH, {"rid": repository_id, "pushed_at": utcnow()})
+                await conn.execute(NOTE_PUSH, {"rid": repository_id, "pushed_at": utcnow()})
 
         return record
 
