@@ -216,6 +216,29 @@ def test_readme_is_rendered_sanitised_and_searchable(
     assert found(api, alice, q=other_word) == [private]
 
 
+def test_a_written_description_goes_before_the_images_own(api: httpx.Client, server: ServerProcess) -> None:
+    alice = new_user(api)
+    repo = f"{alice[0]}/{word()}"
+    push_as(server, alice, repo, labels={"org.opencontainers.image.description": "What the image says"})
+    expect(api.patch(f"/repositories/{repo}", json={"visibility": "public"}, auth=alice), 200)
+
+    def shown() -> tuple[str | None, str | None, str | None, str]:
+        metadata = expect(api.get(f"/repository-metadata/{repo}"), 200)
+        hit = expect(api.get("/search", params={"q": repo}), 200)["results"][0]
+        v1 = docker_search(server, repo).json()["results"][0]
+        return metadata["description"], metadata["image_description"], hit["description"], v1["description"]
+
+    assert shown() == (None, "What the image says", "What the image says", "What the image says")
+    body = expect(api.patch(f"/repository-metadata/{repo}", json={"description": "Written"}, auth=alice), 200)
+    assert (body["description"], body["image_description"]) == ("Written", None)
+    assert shown() == ("Written", None, "Written", "Written")
+    # Cleared (null, or through the settings API), the image's own is shown again.
+    expect(api.patch(f"/repository-metadata/{repo}", json={"description": None}, auth=alice), 200)
+    assert shown() == (None, "What the image says", "What the image says", "What the image says")
+    expect(api.patch(f"/repositories/{repo}", json={"description": "Set in settings"}, auth=alice), 200)
+    assert shown()[2:] == ("Set in settings", "Set in settings")
+
+
 def test_only_repository_admins_change_metadata(
     api: httpx.Client, server: ServerProcess, alice_repos: Callable[[], tuple[tuple[str, str], str, str, str]]
 ) -> None:

@@ -206,6 +206,60 @@ def test_index_children_count_only_while_their_index_is_tagged(client: httpx.Cli
     assert names(client, namespace=ns, platform="linux/riscv64") == []
 
 
+DESCRIPTION = "org.opencontainers.image.description"
+
+
+def test_a_repository_without_a_description_shows_its_images_own(client: httpx.Client) -> None:
+    ns = word()
+    repo = f"{ns}/described"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+
+    def shown() -> tuple[str | None, str | None, str]:
+        hit = search(client, q=repo)["results"][0]
+        v1 = client.get("/v1/search", params={"q": repo}, headers={"X-Docker-Token": "true"}).json()
+        metadata = client.get(f"/api/v1/repository-metadata/{repo}").json()
+        assert metadata["description"] is None
+        assert metadata["image_description"] == hit["description"]
+        return hit["description"], metadata["image_description"], v1["results"][0]["description"]
+
+    push_described_image(client, repo, "v1", labels={DESCRIPTION: "Label of v1", "maintainer": "ops"})
+    assert shown() == ("Label of v1", "Label of v1", "Label of v1")
+    # The tag that moved last decides, and an annotation goes before a label.
+    second = push_described_image(
+        client, repo, "v2", labels={DESCRIPTION: "Label of v2"}, annotations={DESCRIPTION: "Annotation of v2"}
+    )
+    assert shown()[0] == "Annotation of v2"
+    # An untagged push changes nothing; blank values are no description.
+    push_described_image(client, repo, None, labels={DESCRIPTION: "Untagged"})
+    push_described_image(client, repo, "blank", labels={DESCRIPTION: "  "})
+    assert shown()[0] == "Annotation of v2"
+    # Tagging v1's image again makes it the newest.
+    v1 = client.get(f"/v2/{repo}/manifests/v1", headers=accept)
+    put = client.put(
+        f"/v2/{repo}/manifests/again",
+        content=v1.content,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert put.status_code == 201
+    assert shown()[0] == "Label of v1"
+    # A multi-platform index: its children's labels count while it is tagged.
+    index = push_index(client, repo, "multi", [("linux", "arm64")], labels={DESCRIPTION: "From the child"})
+    assert shown()[0] == "From the child"
+    assert client.delete(f"/v2/{repo}/manifests/{index}").status_code == 202
+    assert shown()[0] == "Label of v1"
+    # Deleting images falls back to the older ones; with none describing itself, there is none.
+    for tag in ("v1", "blank"):
+        digest = client.head(f"/v2/{repo}/manifests/{tag}", headers=accept).headers["Docker-Content-Digest"]
+        assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    assert shown()[0] == "Annotation of v2"
+    assert client.delete(f"/v2/{repo}/manifests/{second}").status_code == 202
+    assert shown() == (None, None, "")
+    # The next image that describes itself is shown, and found by its words.
+    push_described_image(client, repo, "v3", labels={DESCRIPTION: f"Finds {ns}zeta"})
+    assert shown()[0] == f"Finds {ns}zeta"
+    assert names(client, q=f"{ns}zeta") == [repo]
+
+
 def test_docker_search_answers_what_the_daemon_decodes(client: httpx.Client) -> None:
     ns = word()
     repos = [f"{ns}/svc{i}" for i in range(3)]

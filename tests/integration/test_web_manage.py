@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.described import push_described_image
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
 from tests.support.web import ADMIN, PASSWORD, Browser, new_user, notice_of, signed_in, unique, web_server
@@ -196,6 +197,32 @@ def test_repository_settings_change_description_readme_visibility_and_grants(
     removed = browser.post(settings + "/remove-grant", {"subject": f"user:{friend}"})
     assert notice_of(removed).endswith("done=grant-removed")
     assert friend_browser.get(settings).status_code == 404
+
+
+def test_without_a_written_description_pages_show_the_images_own(server: ServerProcess, browser: Browser) -> None:
+    owner = new_user(server)
+    repository = f"{owner}/described"
+    said = "Parcels <b>by</b> night"
+    with httpx.Client(base_url=server.url, auth=(owner, PASSWORD), timeout=30) as client:
+        push_described_image(client, repository, "v1", labels={"org.opencontainers.image.description": said})
+    browser.sign_in(owner)
+    escaped = html.escape(said, quote=False)
+    page = browser.get(f"/r/{repository}").text
+    assert re.search(rf'<p class="description" id="image-description">{re.escape(escaped)} <span class="hint">', page)
+    assert escaped in browser.get(f"/n/{owner}").text
+    settings = f"/r/{repository}/-/settings"
+    form = browser.get(settings).text
+    assert f'placeholder="{html.escape(said)}"></textarea>' in form
+    assert 'id="image-description-hint"' in form
+    # A written description replaces it everywhere; cleared, the image's is back.
+    assert notice_of(browser.post(settings + "/description", {"description": "Written here"}))
+    page = browser.get(f"/r/{repository}").text
+    assert '<p class="description">Written here</p>' in page
+    assert 'id="image-description"' not in page
+    assert "Written here" in browser.get(f"/n/{owner}").text
+    assert 'id="image-description-hint"' not in browser.get(settings).text
+    assert notice_of(browser.post(settings + "/description", {"description": ""}))
+    assert 'id="image-description"' in browser.get(f"/r/{repository}").text
 
 
 def test_admin_area_lists_users_and_storage_and_refuses_others(server: ServerProcess, browser: Browser) -> None:

@@ -65,11 +65,13 @@ def push_index(
     tag: str,
     platforms: list[tuple[str, str]],
     annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> str:
-    """Push one image per (os, architecture) by digest, then an index of them tagged ``tag``; its digest."""
+    """Push one image per (os, architecture) by digest, each with ``labels``, then an index of them
+    tagged ``tag`` with ``annotations``; its digest."""
     entries = []
     for os, architecture in platforms:
-        digest = push_described_image(client, repo, None, os=os, architecture=architecture)
+        digest = push_described_image(client, repo, None, labels=labels, os=os, architecture=architecture)
         manifest = client.get(f"/v2/{repo}/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).content
         entries.append(descriptor(OCI_MANIFEST, manifest, platform={"os": os, "architecture": architecture}))
     document: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}

@@ -65,7 +65,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
     * ``alice/webapp`` (public): ``latest`` with labels, env, entrypoint, annotations, an SBOM
       attached, a README; ``multi``, an index for linux/amd64 and linux/arm64.
-    * ``alice/secret`` (private), ``bob/tool`` (public, label ``maintainer=bob``).
+    * ``alice/secret`` (private), ``bob/tool`` (public, label ``maintainer=bob``; no
+      description written, its image's ``org.opencontainers.image.description`` label says one).
     """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: `make system-deps` installs Debian's chromium package")
@@ -89,7 +90,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             sbom = push_sbom(admin, "alice/webapp", latest)
             multi = push_index(admin, "alice/webapp", "multi", [("linux", "amd64"), ("linux", "arm64")])
             push_configured_image(admin, "alice/secret", "v1", image_config(labels={"maintainer": "alice"}))
-            push_configured_image(admin, "bob/tool", "1.0", image_config(labels={"maintainer": "bob"}))
+            bob_labels = {"maintainer": "bob", "org.opencontainers.image.description": "A command-line tool"}
+            push_configured_image(admin, "bob/tool", "1.0", image_config(labels=bob_labels))
             for name in ("alice/webapp", "bob/tool"):
                 response = admin.patch(f"/api/v1/repositories/{name}", json={"visibility": "public"})
                 assert response.status_code == 200, response.text

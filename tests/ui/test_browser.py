@@ -23,6 +23,10 @@ def test_home_lists_public_repositories_to_anonymous_visitors(page: Page, site: 
     recent = page.locator("section", has=page.get_by_role("heading", name="Recently pushed"))
     expect(recent.get_by_role("link", name="alice/webapp")).to_be_visible()
     expect(recent.get_by_role("link", name="bob/tool")).to_be_visible()
+    # Written for alice/webapp; bob/tool's card shows what its image says of itself.
+    cards = recent.locator("li.card")
+    expect(cards.filter(has_text="alice/webapp")).to_contain_text("The web app of the browser tests")
+    expect(cards.filter(has_text="bob/tool")).to_contain_text("A command-line tool")
     expect(page.get_by_text("alice/secret")).to_have_count(0)
     screenshot(page, "explore")
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 
 from portside.metadata.records import Visibility
-from portside.metadata.search_documents import refresh_document
+from portside.metadata.search_documents import SHOWN_DESCRIPTION, WITH_DOCUMENT, refresh_document
 from portside.metadata.store import MetadataStore, as_utc, utcnow
 from portside.metadata.tables import blobs, manifests, repositories, repository_blobs, repository_stars
 from portside.metadata.visibility import visibility_filter
@@ -26,6 +26,8 @@ class RepositoryMetadataRecord:
     name: str
     public: bool
     description: str | None
+    # The written description, else what the image says it is (see SHOWN_DESCRIPTION).
+    shown_description: str | None
     readme: str | None
     stars: int
     pulls: int
@@ -39,6 +41,7 @@ def _record(row: Any) -> RepositoryMetadataRecord:
         name=row.name,
         public=row.visibility == "public",
         description=row.description,
+        shown_description=row.shown_description,
         readme=row.readme,
         stars=int(row.star_count),
         pulls=int(row.pull_count),
@@ -52,6 +55,7 @@ _COLUMNS = (
     repositories.c.name,
     repositories.c.visibility,
     repositories.c.description,
+    SHOWN_DESCRIPTION.label("shown_description"),
     repositories.c.readme,
     repositories.c.star_count,
     repositories.c.pull_count,
@@ -69,7 +73,8 @@ class RepositoryInfoStore:
     async def get(self, name: str) -> RepositoryMetadataRecord | None:
         """A repository's metadata, or ``None``."""
         async with self._store.reading() as conn:
-            row = (await conn.execute(select(*_COLUMNS).where(repositories.c.name == name))).first()
+            query = select(*_COLUMNS).select_from(WITH_DOCUMENT).where(repositories.c.name == name)
+            row = (await conn.execute(query)).first()
         return None if row is None else _record(row)
 
     async def size(self, repository_id: int) -> int:
@@ -153,7 +158,7 @@ class RepositoryInfoStore:
             ordering = [repositories.c.last_pushed_at.desc().nulls_last(), repositories.c.created_at.desc()]
         else:
             ordering = [repositories.c.star_count.desc(), repositories.c.pull_count.desc()]
-        query = select(*_COLUMNS).order_by(*ordering, repositories.c.name).limit(limit)
+        query = select(*_COLUMNS).select_from(WITH_DOCUMENT).order_by(*ordering, repositories.c.name).limit(limit)
         if not visible.everything:
             query = query.where(visibility_filter(visible))
         async with self._store.reading() as conn:
@@ -164,7 +169,7 @@ class RepositoryInfoStore:
         """Repositories a user starred, most recent first (the caller filters what they may still see)."""
         query = (
             select(*_COLUMNS)
-            .select_from(repositories.join(repository_stars, repository_stars.c.repository_id == repositories.c.id))
+            .select_from(WITH_DOCUMENT.join(repository_stars, repository_stars.c.repository_id == repositories.c.id))
             .where(repository_stars.c.user_id == user_id)
             .order_by(repository_stars.c.created_at.desc())
             .limit(limit)

@@ -24,6 +24,10 @@ from portside.metadata.tables import (
 
 MAX_FACET_KEY = 255
 MAX_FACET_VALUE = 512
+# The annotation (and, by convention, the image label) an image describes itself with.
+IMAGE_DESCRIPTION_KEY = "org.opencontainers.image.description"
+# The longest description: written through the API or the web UI, or taken from an image.
+MAX_DESCRIPTION = 4096
 
 
 def name_terms(name: str) -> str:
@@ -33,16 +37,27 @@ def name_terms(name: str) -> str:
     return " ".join([name.lower(), *components, *squashed])
 
 
+# A repository with its search document, if it has one (not before ``portside search reindex``,
+# for repositories older than migration 0006).
+WITH_DOCUMENT = repositories.outerjoin(search_documents, search_documents.c.repository_id == repositories.c.id)
+# The description lists and search results show (select from WITH_DOCUMENT): the document's,
+# which is the written one or else the image's own, or the written one of an unindexed repository.
+SHOWN_DESCRIPTION = func.coalesce(func.nullif(search_documents.c.description, ""), repositories.c.description)
+
+
 # The statements of refresh_document, built once (building costs far more than running them):
 # the repository's id is the bound parameter ``rid`` in each.
 _RID = bindparam("rid", type_=Integer)
 
 
 def _live_digests() -> Any:
-    """The digests of a repository's live content: its tagged manifests and the children of tagged indexes."""
-    tagged = select(tags.c.digest.label("digest")).where(tags.c.repository_id == _RID)
+    """The digests of a repository's live content: its tagged manifests and the children of tagged
+    indexes, each with when its tag last moved (``tagged_at``)."""
+    tagged = select(tags.c.digest.label("digest"), tags.c.updated_at.label("tagged_at")).where(
+        tags.c.repository_id == _RID
+    )
     children = (
-        select(manifest_references.c.target_digest.label("digest"))
+        select(manifest_references.c.target_digest.label("digest"), tags.c.updated_at.label("tagged_at"))
         .select_from(
             manifest_references.join(
                 tags,
@@ -64,7 +79,7 @@ NOTE_PUSH = prebuilt(
     .values(last_pushed_at=bindparam("pushed_at", type_=repositories.c.last_pushed_at.type))
 )
 # The row lock (UPDATE, or FOR UPDATE on PostgreSQL) serialises concurrent refreshes of one repository.
-NOTE_PUSH_AND_LOCK = prebuilt(NOTE_PUSH.returning(*_COLUMNS))
+_NOTE_PUSH_AND_LOCK = prebuilt(NOTE_PUSH.returning(*_COLUMNS))
 _LOCK = prebuilt(select(*_COLUMNS).where(repositories.c.id == _RID).with_for_update())
 _CLEAR_FACETS = prebuilt(delete(search_facets).where(search_facets.c.repository_id == _RID))
 _LIVE = _live_digests()
@@ -86,6 +101,26 @@ _FILL_FACETS = prebuilt(
 )
 
 
+def _image_description() -> Any:
+    """What the live content says it is, for a repository nobody wrote a description for: the
+    ``org.opencontainers.image.description`` of the manifest (or index's child) whose tag moved
+    last, an annotation before a label; NULL if none says."""
+    value = func.substr(manifest_facets.c.value, 1, MAX_DESCRIPTION)
+    return (
+        select(value)
+        .select_from(manifest_facets.join(_LIVE, _LIVE.c.digest == manifest_facets.c.manifest_digest))
+        .where(
+            manifest_facets.c.repository_id == _RID,
+            manifest_facets.c.key == IMAGE_DESCRIPTION_KEY,
+            manifest_facets.c.kind.in_(("annotation", "label")),
+            func.trim(manifest_facets.c.value) != "",
+        )
+        .order_by(_LIVE.c.tagged_at.desc(), manifest_facets.c.kind, manifest_facets.c.manifest_digest)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _document_upsert(dialect: str) -> Any:
     # aggregate_strings renders its separator into the SQL at every execution; the dialect's own
     # function (the one aggregate_strings compiles to) takes it as an ordinary bound parameter.
@@ -103,9 +138,11 @@ def _document_upsert(dialect: str) -> Any:
         + func.coalesce(facet_words, "")
     )
     values: dict[str, Any] = {
-        key: bindparam(f"doc_{key}", type_=search_documents.c[key].type)
-        for key in ("name", "short_name", "name_terms", "description")
+        key: bindparam(f"doc_{key}", type_=search_documents.c[key].type) for key in ("name", "short_name", "name_terms")
     }
+    # What lists and search results show: the written description, else the image's own.
+    written = func.nullif(bindparam("written_description", type_=Text), "")
+    values["description"] = func.coalesce(written, _image_description(), literal("", Text))
     values["body"] = body
     values["updated_at"] = bindparam("doc_updated_at", type_=search_documents.c.updated_at.type)
     # On SQLite, triggers on search_documents keep the FTS5 table in step (migration 0006_search).
@@ -131,7 +168,7 @@ async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushe
     """
     rid = {"rid": repository_id}
     if pushed_at is not None:
-        repo = (await conn.execute(NOTE_PUSH_AND_LOCK, {"rid": repository_id, "pushed_at": pushed_at})).first()
+        repo = (await conn.execute(_NOTE_PUSH_AND_LOCK, {"rid": repository_id, "pushed_at": pushed_at})).first()
     else:
         repo = (await conn.execute(_LOCK, rid)).first()
     if repo is None:
@@ -149,7 +186,7 @@ async def refresh_document(conn: Writer, dialect: str, repository_id: int, pushe
             "doc_name": name,
             "doc_short_name": name.rsplit("/", 1)[-1],
             "doc_name_terms": name_terms(repo.name),
-            "doc_description": repo.description or "",
+            "written_description": repo.description or "",
             "doc_updated_at": utcnow(),
         },
     )

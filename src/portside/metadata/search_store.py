@@ -35,6 +35,8 @@ from portside.metadata.search_documents import (
     MAX_FACET_KEY,
     MAX_FACET_VALUE,
     NOTE_PUSH,
+    SHOWN_DESCRIPTION,
+    WITH_DOCUMENT,
     refresh_document,
 )
 from portside.metadata.store import InTransaction, MetadataStore, as_utc, utcnow
@@ -234,15 +236,13 @@ class SearchStore:
     async def search(self, query: SearchQuery, visible: Visibility) -> tuple[list[SearchHit], int]:
         """One page of matching repositories in rank order, and the number of matches in all."""
         conditions = filter_conditions(query, visible)
-        source: Any = repositories
+        source: Any = WITH_DOCUMENT
         terms = query.terms
         order: list[Any] = []
         if terms:
             fts = _text_match(self.dialect, terms)
             documents = search_documents
-            source = repositories.join(fts, fts.c.repository_id == repositories.c.id).join(
-                documents, documents.c.repository_id == repositories.c.id
-            )
+            source = WITH_DOCUMENT.join(fts, fts.c.repository_id == repositories.c.id)
             phrase = query.phrase
             n = len(phrase)
             tier = case(
@@ -262,7 +262,7 @@ class SearchStore:
         columns = [
             repositories.c.id,
             repositories.c.name,
-            repositories.c.description,
+            SHOWN_DESCRIPTION.label("description"),
             repositories.c.visibility,
             repositories.c.star_count,
             repositories.c.pull_count,

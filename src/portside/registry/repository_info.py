@@ -31,12 +31,13 @@ from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role
 from portside.metadata.records import Visibility
 from portside.metadata.repository_info_store import UNCHANGED, RepositoryInfoStore, RepositoryMetadataRecord
+from portside.metadata.search_documents import IMAGE_DESCRIPTION_KEY as IMAGE_DESCRIPTION_KEY
+from portside.metadata.search_documents import MAX_DESCRIPTION as MAX_DESCRIPTION
 from portside.metadata.search_store import namespace_of
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.names import validate_name
 from portside.registry.markdown import MAX_README_BYTES, render_markdown
 
-MAX_DESCRIPTION = 4096
 MAX_LISTING = 100
 
 
@@ -59,7 +60,7 @@ class RepositorySummary:
             record.name,
             namespace_of(record.name),
             "public" if record.public else "private",
-            record.description,
+            record.shown_description,
             record.stars,
             record.pulls,
             record.last_pushed_at,
@@ -73,7 +74,10 @@ class RepositoryDetails:
     name: str
     namespace: str
     visibility: str
+    # As written by the repository's admins.
     description: str | None
+    # With no description written: the org.opencontainers.image.description of the newest tag.
+    image_description: str | None
     # The README's Markdown source, and the same rendered and sanitised (safe to insert unescaped).
     readme: str | None
     readme_html: str
@@ -135,6 +139,7 @@ class RepositoryInfoService:
             namespace=namespace_of(record.name),
             visibility="public" if record.public else "private",
             description=record.description,
+            image_description=None if record.description else record.shown_description,
             readme=record.readme,
             readme_html=render_markdown(record.readme) if record.readme else "",
             stars=record.stars,

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portside.api.management.deps import AnyCallerDep, CallerDep, RegistryDep, ServicesDep
 from portside.auth.management.repositories import RepositoryInfo
+from portside.registry.repository_info import MAX_DESCRIPTION
 
 router = APIRouter(prefix="/repositories", tags=["repositories"])
 
 MAX_PAGE = 1000
-MAX_DESCRIPTION = 4096
 
 
 class Repository(BaseModel):

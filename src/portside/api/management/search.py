@@ -17,7 +17,13 @@ from portside.api.management.deps import AnyCallerDep, CallerDep, RegistryDep
 from portside.metadata.repository_info_store import UNCHANGED
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.markdown import MAX_README_BYTES
-from portside.registry.repository_info import MAX_DESCRIPTION, MAX_LISTING, RepositoryDetails, RepositorySummary
+from portside.registry.repository_info import (
+    IMAGE_DESCRIPTION_KEY,
+    MAX_DESCRIPTION,
+    MAX_LISTING,
+    RepositoryDetails,
+    RepositorySummary,
+)
 from portside.search.query import MAX_PER_PAGE, QueryError, parse_query
 from portside.search.results import SearchHit
 
@@ -31,7 +37,9 @@ class SearchResult(BaseModel):
 
     name: str
     namespace: str
-    description: str | None
+    description: str | None = Field(
+        description=f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
+    )
     visibility: Literal["public", "private"]
     stars: int
     pulls: int
@@ -132,7 +140,11 @@ class RepositoryMetadata(BaseModel):
     name: str
     namespace: str
     visibility: Literal["public", "private"]
-    description: str | None
+    description: str | None = Field(description="As written by the repository's admins.")
+    image_description: str | None = Field(
+        description=f"With no description written: the newest tag's `{IMAGE_DESCRIPTION_KEY}` "
+        "(annotation or image label), which lists and search results show instead."
+    )
     readme: str | None = Field(description="The README's Markdown source.")
     readme_html: str = Field(description="The README rendered and sanitised (no raw HTML, no script links).")
     stars: int
@@ -161,7 +173,9 @@ class RepositoryItem(BaseModel):
     name: str
     namespace: str
     visibility: Literal["public", "private"]
-    description: str | None
+    description: str | None = Field(
+        description=f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
+    )
     stars: int
     pulls: int
     last_pushed_at: datetime | None

@@ -68,6 +68,7 @@ async def settings_view(request: Request, caller: Caller, state: FormState = FRE
         "roles": fields.ROLE_CHOICES,
         "subject_kinds": fields.SUBJECT_KINDS,
         "max_description": MAX_DESCRIPTION,
+        "image_description": details.image_description or "",
         "rules": rules,
         "policies": policies,
         "rule_scope_kind": "repository",
