@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import ssl
 import sys
 
@@ -33,8 +34,41 @@ APP_FACTORY = "portside.app:app_from_environment"
 HTTP1_BUFFER_BYTES = 1 << 20
 
 
+def listen_problem(host: str, port: int) -> OSError | None:
+    """Why nothing else may listen on ``host:port`` now (the port taken, say), or ``None`` if it is free.
+
+    Granian's workers each listen with ``SO_REUSEPORT``, so a second Portside on a port one already
+    serves would start without a word and take half of its connections, whatever its own settings
+    (another authentication mode, another data directory). A plain bind, which any listener on the
+    port refuses, finds that out first; ``SO_REUSEADDR`` lets it pass the closed connections of a
+    server that just stopped.
+    """
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc
+    return None
+
+
 def serve(settings: Settings) -> int:
-    """Serve the registry API until stopped; the exit status (2 if the TLS key or certificate is unusable)."""
+    """Serve the registry API until stopped; the exit status (2 if the address is taken, or the TLS key
+    or certificate is unusable)."""
+    problem = listen_problem(settings.host, settings.port)
+    if problem is not None:
+        print(
+            f"portside: cannot listen on {settings.host}:{settings.port}: {problem.strerror or problem}"
+            " (is another Portside, or another program, serving it?); stop it or choose another port"
+            " (--port, PORTSIDE_PORT)",
+            file=sys.stderr,
+        )
+        return 2
     key_password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
     with contextlib.ExitStack() as cleanup:
         try:

@@ -191,3 +191,30 @@ def test_serve_becomes_the_lean_serving_process_under_the_same_process_id(
 def _module_run_by(process: psutil.Process) -> str | None:
     arguments = process.cmdline()
     return arguments[2] if arguments[1:2] == ["-m"] else None
+
+
+def test_a_second_server_on_a_port_already_served_refuses_to_start(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    # Another authentication mode and data directory: sharing the port would serve half the
+    # connections with these settings.
+    first = start_server()
+    second = _portside(
+        "serve", "--port", str(first.port), "--data-dir", str(tmp_path / "second"), env={"PORTSIDE_AUTH": "basic"}
+    )
+    assert second.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{first.port}: Address already in use" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert "Portside serving" not in second.stdout
+    with httpx.Client(base_url=first.url) as http:
+        for _ in range(8):  # new connections: none may reach a second server
+            assert http.get("/v2/", headers={"Connection": "close"}).status_code == 200
+    # A program that is not Portside: the same one line, no traceback.
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        refused = _portside("serve", "--port", str(taken), "--data-dir", str(tmp_path / "third"))
+    assert refused.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{taken}: Address already in use" in refused.stderr
+    assert "Traceback" not in refused.stderr
