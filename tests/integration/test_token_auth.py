@@ -322,10 +322,28 @@ def test_a_tampered_access_claim_breaks_the_signature(site: Site) -> None:
     assert httpx.get(site.manifest_url("alice/pub"), headers=bearer(token)).status_code == 200
 
 
-def test_basic_credentials_are_not_accepted_on_the_registry_in_token_mode(site: Site) -> None:
-    response = httpx.get(site.manifest_url("alice/app"), headers={"Authorization": basic_header(*ALICE)})
-    assert response.status_code == 401
-    scheme, params = parse_challenge(response.headers["www-authenticate"])
+def test_basic_credentials_are_accepted_on_the_registry_in_token_mode_too(site: Site) -> None:
+    # As on Harbor: curl -u and clients that only speak Basic need no token; the policy decides.
+    response = httpx.get(
+        site.manifest_url("alice/app"), headers={"Authorization": basic_header(*ALICE), "Accept": OCI_MANIFEST}
+    )
+    assert response.status_code == 200
+    assert response.content == site.app.manifest
+    # Someone else's private repository: denied, as in Basic mode (nothing says whether it exists).
+    denied = httpx.get(site.manifest_url("alice/app"), headers={"Authorization": basic_header(*BOB)})
+    assert denied.status_code == 403
+    assert error_codes(denied) == ["DENIED"]
+    missing = httpx.get(site.manifest_url("alice/nothing"), headers={"Authorization": basic_header(*BOB)})
+    assert (missing.status_code, error_codes(missing)) == (403, ["DENIED"])
+    # A wrong password is refused with the Bearer challenge, so that clients turn to the token server.
+    wrong = httpx.get(site.manifest_url("alice/app"), headers={"Authorization": basic_header("alice", "wrong-pass")})
+    assert wrong.status_code == 401
+    scheme, _params = parse_challenge(wrong.headers["www-authenticate"])
+    assert scheme == "bearer"
+    # Without credentials, the challenge names the scope, as before.
+    anonymous = httpx.get(site.manifest_url("alice/app"))
+    assert anonymous.status_code == 401
+    scheme, params = parse_challenge(anonymous.headers["www-authenticate"])
     assert scheme == "bearer" and params["scope"] == "repository:alice/app:pull"
 
 

@@ -172,6 +172,10 @@ async def authenticate(request: Request, gate: Gate, scopes: list[str] | None = 
         return OpenAccess()
     authorization = parse_authorization(request.headers.get("authorization"))
     if gate.mode == "token":
+        if authorization is not None and authorization[0] == "basic":
+            # As Harbor does: clients and scripts that only know Basic credentials (curl -u,
+            # oras-py's basic backend) need no token; the policy decides, as in Basic mode.
+            return PrincipalAccess(await password_principal(request, gate, *authorization), gate.accounts)
         if authorization is None or authorization[0] != "bearer":
             raise RegistryError(ErrorKind.UNAUTHORIZED, headers=gate.challenge(request, scopes))
         try:

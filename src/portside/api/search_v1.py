@@ -13,12 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.api.access import TokenAccess, authenticate, password_principal
+from portside.api.access import authenticate
 from portside.api.responses import error_response, json_response
 from portside.api.unexpected import unexpected_error
 from portside.auth.credentials import parse_authorization
 from portside.auth.policy import ANONYMOUS
-from portside.auth.tokens import InvalidToken
 from portside.metadata.records import Visibility
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.services import Registry
@@ -63,23 +62,10 @@ def search_document(page: SearchPage, term: str) -> dict[str, object]:
 
 
 async def _visibility(request: Request, registry: Registry) -> Visibility:
-    """What the caller may see; Basic credentials are accepted in token mode too (the daemon sends them)."""
-    gate = registry.gate
-    authorization = parse_authorization(request.headers.get("authorization"))
-    if gate.mode != "token":
-        return await (await authenticate(request, gate)).visibility()
-    if authorization is None:
+    """What the caller may see: anonymous callers need no token here, even in token mode."""
+    if registry.gate.mode == "token" and parse_authorization(request.headers.get("authorization")) is None:
         return registry.accounts.visibility(ANONYMOUS)
-    scheme, parameters = authorization
-    if scheme == "bearer":
-        try:
-            return await TokenAccess(gate.issuer.verify(parameters), registry.accounts).visibility()
-        except InvalidToken as exc:
-            raise RegistryError(
-                ErrorKind.UNAUTHORIZED, f"invalid token: {exc}", headers=gate.challenge(request, [], "invalid_token")
-            ) from exc
-    principal = await password_principal(request, gate, scheme, parameters)
-    return registry.accounts.visibility(principal)
+    return await (await authenticate(request, registry.gate)).visibility()
 
 
 async def ping(request: Request) -> Response:
