@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from portside.cli_common import ConfigOption, DataDirOption, JsonOption, echo_json, fail, run_configured
+from portside.digits import parse_digits
 from portside.lifecycle.gc import GcBusy
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
@@ -87,9 +88,10 @@ def _duration(value: str | None) -> timedelta | None:
     text = value.strip().lower()
     scale = units.get(text[-1:])
     number = text[:-1] if scale is not None else text
-    if not number.isdigit():
+    count = parse_digits(number)
+    if count is None:
         raise typer.BadParameter(f"{value!r} is not a duration such as 90s, 30m, 12h, 7d or 2w")
-    return timedelta(seconds=int(number) * (scale or 1))
+    return timedelta(seconds=count * (scale or 1))
 
 
 def _policy_line(record: PolicyRecord) -> str:

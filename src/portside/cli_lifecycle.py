@@ -14,6 +14,7 @@ import typer
 
 from portside.cli_accounts import repos_cli
 from portside.cli_common import ConfigOption, DataDirOption, echo_json, run_configured
+from portside.digits import parse_digits
 from portside.lifecycle.quotas import QuotaInfo
 from portside.metadata.account_errors import Conflict, NotFound
 from portside.registry.services import Registry
@@ -189,9 +190,10 @@ def parse_size(text: str) -> int | None:
         return None
     unit = value[-1:] if value[-1:] in _UNITS else ""
     number = value[: len(value) - len(unit)]
-    if not number.isdigit():
+    count = parse_digits(number)
+    if count is None:
         raise ValueError(f"not a size: {text!r} (try 500M, 10G or none)")
-    return int(number) * _UNITS[unit]
+    return count * _UNITS[unit]
 
 
 @repos_cli.command("delete")

@@ -114,3 +114,14 @@ def test_a_policy_must_say_what_to_remove() -> None:
         Policy(keep_pulled_within=DAY)
     with pytest.raises(ValueError, match="keep_last"):
         Policy(keep_last=-1)
+
+
+def test_a_policy_keeps_and_ages_within_bounds() -> None:
+    assert Policy(keep_last=1_000_000, untagged_after=36_500 * DAY).keep_last == 1_000_000
+    with pytest.raises(ValueError, match="keep_last must be 0 to 1,000,000"):
+        Policy(keep_last=1_000_001)
+    for name in ("delete_older_than", "untagged_after", "keep_pulled_within"):
+        with pytest.raises(ValueError, match=f"{name} must be 0 to 36,500 days"):
+            Policy(keep_last=1, **{name: 36_501 * DAY})
+        with pytest.raises(ValueError, match=name):
+            Policy(keep_last=1, **{name: -DAY})

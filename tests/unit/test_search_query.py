@@ -261,3 +261,26 @@ def test_the_docker_search_body_has_the_daemons_fields() -> None:
             {"name": "acme/app", "description": "", "star_count": 3, "is_official": False, "is_automated": False}
         ],
     }
+
+
+def test_the_last_page_is_10000() -> None:
+    assert SearchQuery(page=10_000).offset == 9_999 * 25
+    with pytest.raises(QueryError, match="between 1 and 10000"):
+        SearchQuery(page=10_001)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"q": "a\x00b"},
+        {"q": "namespace:x\x00"},
+        {"namespace": "\x00"},
+        {"labels": ["k=\x00"]},
+        {"annotations": ["\x00"]},
+        {"artifact_type": "t\x00"},
+        {"platform": "linux/\x00"},
+    ],
+)
+def test_nul_characters_are_refused_anywhere(arguments: dict[str, object]) -> None:
+    with pytest.raises(QueryError, match="NUL"):
+        parse_query(**{"q": "", **arguments})  # type: ignore[arg-type]

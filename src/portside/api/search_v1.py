@@ -18,10 +18,11 @@ from portside.api.responses import error_response, json_response
 from portside.api.unexpected import unexpected_error
 from portside.auth.credentials import parse_authorization
 from portside.auth.policy import ANONYMOUS
+from portside.digits import parse_digits
 from portside.metadata.records import Visibility
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.services import Registry
-from portside.search.query import MAX_PER_PAGE, QueryError, parse_query
+from portside.search.query import MAX_PAGE, MAX_PER_PAGE, QueryError, parse_query
 from portside.search.results import SearchPage
 
 DEFAULT_RESULTS = 25
@@ -33,11 +34,11 @@ def parse_positive(value: str | None, name: str, default: int, maximum: int | No
     if value is None or value == "":
         return default
     limit = f" and {maximum}" if maximum else ""
-    # ASCII digits only: str.isdigit also accepts other scripts' digits.
-    if not (value.isascii() and value.isdigit()) or int(value) < 1 or (maximum is not None and int(value) > maximum):
+    number = parse_digits(value)
+    if number is None or number < 1 or (maximum is not None and number > maximum):
         message = f"{name} must be a whole number between 1{limit}" if limit else f"{name} must be 1 or more"
         raise RegistryError(ErrorKind.REQUEST_INVALID, message, {name: value})
-    return int(value)
+    return number
 
 
 def search_document(page: SearchPage, term: str) -> dict[str, object]:
@@ -80,7 +81,7 @@ async def search(request: Request) -> Response:
         params = request.query_params
         term = params.get("q", "")
         per_page = parse_positive(params.get("n"), "n", DEFAULT_RESULTS, MAX_PER_PAGE)
-        page_number = parse_positive(params.get("page"), "page", 1)
+        page_number = parse_positive(params.get("page"), "page", 1, MAX_PAGE)
         try:
             query = parse_query(term, page=page_number, per_page=per_page)
         except QueryError as exc:

@@ -21,6 +21,7 @@ from portside.api.responses import (
 )
 from portside.api.routes import Endpoint, RouteMatch, match_v2_path
 from portside.api.unexpected import unexpected_error
+from portside.digits import parse_digits
 from portside.lifecycle.history import history_actor
 from portside.notifications.events import EventAction
 from portside.oci import media_types as mt
@@ -59,9 +60,10 @@ def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    length = parse_digits(value)
+    if length is None:
         raise RegistryError(ErrorKind.SIZE_INVALID, "malformed Content-Length", {"Content-Length": value})
-    return int(value)
+    return length
 
 
 def _content_range(request: Request) -> ByteRange | None:
@@ -88,9 +90,9 @@ async def _drain(chunks: AsyncIterator[bytes], already: int) -> None:
 
 async def _drain_unread_body(request: Request) -> None:
     """Read and drop a body no handler read, so proxies deliver the error instead of a 502."""
-    declared = request.headers.get("content-length")
+    declared = parse_digits(request.headers.get("content-length", ""))
     chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
-    if not chunked and (declared is None or not declared.isdigit() or not 0 < int(declared) <= DRAIN_LIMIT):
+    if not chunked and (declared is None or not 0 < declared <= DRAIN_LIMIT):
         return
     # RuntimeError: the handler had started reading it (Starlette allows one pass).
     with contextlib.suppress(RuntimeError, ClientDisconnect):

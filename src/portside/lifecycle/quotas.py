@@ -19,6 +19,9 @@ from portside.metadata.lifecycle_store import LifecycleStore, namespace_of
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.names import validate_name
 
+# The largest quota (4 EiB): more than any disk, and well inside the database's 64-bit integers.
+MAX_QUOTA_BYTES = 2**62
+
 
 def exceeds(used: int, adding: int, limit: int) -> bool:
     """True if adding ``adding`` bytes to ``used`` goes over ``limit``."""
@@ -159,11 +162,11 @@ class QuotaService:
         try:
             validate_name(namespace)
         except RegistryError as exc:
-            raise ValueError(f"invalid namespace {namespace!r}") from exc
+            raise RegistryError(ErrorKind.NAME_INVALID, f"invalid namespace {namespace!r}") from exc
         if "/" in namespace:
-            raise ValueError(f"a namespace is one path component, not {namespace!r}")
-        if limit_bytes is not None and limit_bytes < 0:
-            raise ValueError("a quota is a number of bytes, zero or more")
+            raise RegistryError(ErrorKind.NAME_INVALID, f"a namespace is one path component, not {namespace!r}")
+        if limit_bytes is not None and not 0 <= limit_bytes <= MAX_QUOTA_BYTES:
+            raise RegistryError(ErrorKind.REQUEST_INVALID, "a quota is a number of bytes, 0 to 2^62 (4 EiB)")
         await self._store.set_quota(namespace, limit_bytes)
         await self._audit.record_now(actor, "quota-set", namespace, address, limit_bytes=limit_bytes)
         return await self.info(namespace)

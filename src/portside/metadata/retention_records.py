@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+# The most a policy may keep, and the longest age it may name (a hundred years).
+MAX_KEEP_LAST = 1_000_000
+MAX_AGE = timedelta(days=36_500)
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -21,12 +25,12 @@ class Policy:
     keep_pulled_within: timedelta | None = None
 
     def __post_init__(self) -> None:
-        if self.keep_last is not None and self.keep_last < 0:
-            raise ValueError("keep_last must be 0 or more")
+        if self.keep_last is not None and not 0 <= self.keep_last <= MAX_KEEP_LAST:
+            raise ValueError(f"keep_last must be 0 to {MAX_KEEP_LAST:,}")
         for name in ("delete_older_than", "untagged_after", "keep_pulled_within"):
             value = getattr(self, name)
-            if value is not None and value < timedelta(0):
-                raise ValueError(f"{name} must not be negative")
+            if value is not None and not timedelta(0) <= value <= MAX_AGE:
+                raise ValueError(f"{name} must be 0 to {MAX_AGE.days:,} days")
         if self.keep_last is None and self.delete_older_than is None and self.untagged_after is None:
             raise ValueError("a policy needs keep_last, delete_older_than or untagged_after")
 

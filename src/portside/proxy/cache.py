@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import httpx
 
+from portside.digits import parse_digits
 from portside.metadata.proxy_store import ProxyStore
 from portside.metadata.store import utcnow
 from portside.oci import media_types as mt
@@ -62,8 +63,7 @@ class BlobTee:
     @property
     def size(self) -> int | None:
         """The blob's size as the upstream announced it."""
-        value = self.response.headers.get("content-length")
-        return int(value) if value and value.isdigit() else None
+        return parse_digits(self.response.headers.get("content-length", ""))
 
     async def _offer(self, item: bytes | BaseException | None) -> None:
         if not self._detached:
@@ -275,8 +275,7 @@ class ProxyService:
             raise RegistryError(
                 ErrorKind.BLOB_UNKNOWN, "blob unknown to the upstream registry", {"digest": str(digest)}
             )
-        value = response.headers.get("content-length")
-        return int(value) if value and value.isdigit() else None
+        return parse_digits(response.headers.get("content-length", ""))
 
     async def link_known_blob(self, name: str, digest: Digest) -> bool:
         """Link a blob this registry already stores when a manifest cached in ``name`` references it.

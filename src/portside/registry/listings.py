@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from portside.digits import parse_digits
 from portside.metadata.records import Visibility
 from portside.metadata.store import MetadataStore
 from portside.oci.errors import ErrorKind, RegistryError
@@ -26,9 +27,10 @@ def parse_page_size(value: str | None) -> int | None:
     """The ``n`` query parameter: absent, or an integer from 0; raise ``PAGINATION_NUMBER_INVALID``."""
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()):
+    number = parse_digits(value)
+    if number is None:
         raise RegistryError(ErrorKind.PAGINATION_INVALID, "n must be a non-negative integer", {"n": value})
-    return min(int(value), MAX_PAGE)
+    return min(number, MAX_PAGE)
 
 
 class ListingService:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 MAX_PER_PAGE = 100
+# The last page a search goes to (a million results at the largest page size).
+MAX_PAGE = 10_000
 MAX_QUERY_LENGTH = 512
 MAX_TERMS = 16
 
@@ -87,12 +89,23 @@ class SearchQuery:
     sort: Sort = "relevance"
 
     def __post_init__(self) -> None:
-        if self.page < 1:
-            raise QueryError("page must be 1 or more")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise QueryError(f"page must be between 1 and {MAX_PAGE}")
         if not 1 <= self.per_page <= MAX_PER_PAGE:
             raise QueryError(f"the page size must be between 1 and {MAX_PER_PAGE}")
         if len(self.text) > MAX_QUERY_LENGTH:
             raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
+        # No stored name, label or annotation holds one, and PostgreSQL refuses it in a comparison.
+        if any("\x00" in value for value in self._texts()):
+            raise QueryError("the query may not contain NUL characters")
+
+    def _texts(self) -> list[str]:
+        values = [self.text, self.namespace or "", self.artifact_type or ""]
+        for pair in (*self.labels, *self.annotations):
+            values += [pair.key, pair.value or ""]
+        if self.platform is not None:
+            values.append(self.platform.key)
+        return values
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portside.digits import parse_digits
 from portside.oci.digest import Digest
 
 
@@ -29,7 +30,8 @@ def temporary_upload_created(key: str) -> float | None:
     if not name.startswith(TEMPORARY_MARK):
         return None
     stamp = name[len(TEMPORARY_MARK) :].split("-", 1)[0]
-    return float(stamp) if stamp.isdigit() else None
+    seconds = parse_digits(stamp)
+    return None if seconds is None else float(seconds)
 
 
 UPLOADS_PREFIX = "uploads/"

@@ -19,6 +19,8 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portside.digits import parse_digits
+
 MIB = 1024 * 1024
 # S3's smallest part (every part of a multipart upload but the last).
 MIN_PART = 5 * MIB
@@ -128,8 +130,8 @@ def resolve(key: str, listing: Iterable[tuple[str, int]]) -> Stored | None:
         suffix = name[len(prefix) :]
         if suffix == "":
             marker = True
-        elif len(suffix) == _OFFSET_DIGITS and suffix.isdigit():
-            segments[int(suffix)] = Piece(name, int(suffix), size)
+        elif len(suffix) == _OFFSET_DIGITS and (start := parse_digits(suffix)) is not None:
+            segments[start] = Piece(name, start, size)
     chain: list[Piece] = []
     offset = 0
     while offset in segments and segments[offset].size > 0:

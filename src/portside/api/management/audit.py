@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from portside.api.management.deps import CallerDep, ServicesDep
 from portside.auth.management.audit import MAX_AUDIT_PAGE, AuditQuery
+from portside.metadata.tables import MAX_ROW_ID
 
 router = APIRouter(tags=["audit"])
 
@@ -49,7 +50,9 @@ async def read_audit_log(
     since: Annotated[datetime | None, Query(description="At or after this time (ISO 8601; UTC if no zone).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Only events older than this id (a cursor).")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="Only events older than this id (a cursor).")
+    ] = None,
 ) -> AuditLogPage:
     """Who did what, when and from where."""
     query = AuditQuery(actor, action, target, since, until, limit, before)

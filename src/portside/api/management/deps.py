@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.openapi.models import HTTPBase as HTTPBaseModel
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
@@ -22,8 +22,12 @@ from portside.auth.credentials import parse_authorization, parse_basic
 from portside.auth.management import Management, build_management
 from portside.auth.management.guards import BASIC_CHALLENGE, Caller, require_identity
 from portside.auth.policy import ANONYMOUS, Principal
+from portside.metadata.tables import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.services import Registry
+
+# A row id in a path (a token, rule, policy, webhook or run): 422 outside what a row id can be.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 # The key under which the mount hands each request the hosting app's registry.
 REGISTRY_SCOPE_KEY = "portside.registry"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import CallerDep, RegistryDep
+from portside.api.management.deps import CallerDep, RegistryDep, RowId
 from portside.auth.management.guards import not_found, require_site_admin
 from portside.lifecycle.gc import GcBusy
 from portside.metadata.gc_store import GcRunRecord
@@ -84,7 +84,7 @@ async def list_gc_runs(
 
 
 @router.get("/runs/{run_id}", summary="Get one garbage collection run [site admin]")
-async def get_gc_run(run_id: int, caller: CallerDep, registry: RegistryDep) -> GcRun:
+async def get_gc_run(run_id: RowId, caller: CallerDep, registry: RegistryDep) -> GcRun:
     """A run's status and progress (poll it while `running`)."""
     require_site_admin(caller)
     record = await registry.gc.get(run_id)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import AnyCallerDep, CallerDep, RegistryDep
+from portside.api.management.deps import AnyCallerDep, CallerDep, RegistryDep, RowId
 from portside.lifecycle.history import MAX_HISTORY, HistoryView
 from portside.lifecycle.immutability import MAX_PATTERN
 from portside.lifecycle.quotas import QuotaInfo
@@ -193,7 +193,7 @@ async def add_immutable_rule(body: RuleCreate, caller: CallerDep, registry: Regi
 
 
 @rules_router.delete("/{rule_id}", status_code=204, summary="Remove an immutable tag rule")
-async def remove_immutable_rule(rule_id: int, caller: CallerDep, registry: RegistryDep) -> None:
+async def remove_immutable_rule(rule_id: RowId, caller: CallerDep, registry: RegistryDep) -> None:
     """By the admins who may add it."""
     await registry.immutability.remove_rule(caller, rule_id)
 

@@ -8,15 +8,20 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import CallerDep, RegistryDep
+from portside.api.management.deps import CallerDep, RegistryDep, RowId
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
+from portside.metadata.retention_records import MAX_AGE, MAX_KEEP_LAST
 from portside.metadata.retention_store import PolicyRecord, RetentionRunRecord
+from portside.metadata.tables import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 
 router = APIRouter(prefix="/retention", tags=["retention"])
 
 ScopeKind = Literal["repository", "namespace"]
+
+
+MAX_AGE_SECONDS = int(MAX_AGE.total_seconds())
 
 
 class RetentionPolicyIn(BaseModel):
@@ -27,10 +32,16 @@ class RetentionPolicyIn(BaseModel):
     scope_kind: ScopeKind
     scope: str = Field(description="The repository name, or the namespace.")
     tag_pattern: str = Field("*", description="Glob the policy's tags match, e.g. `*`, `build-*`.")
-    keep_last: int | None = Field(None, ge=0, description="Keep the newest N matching tags.")
-    delete_older_than: int | None = Field(None, ge=0, description="Delete matching tags not pushed for this long.")
-    untagged_after: int | None = Field(None, ge=0, description="Delete untagged manifests this old.")
-    keep_pulled_within: int | None = Field(None, ge=0, description="Keep anything pulled within this long.")
+    keep_last: int | None = Field(None, ge=0, le=MAX_KEEP_LAST, description="Keep the newest N matching tags.")
+    delete_older_than: int | None = Field(
+        None, ge=0, le=MAX_AGE_SECONDS, description="Delete matching tags not pushed for this long."
+    )
+    untagged_after: int | None = Field(
+        None, ge=0, le=MAX_AGE_SECONDS, description="Delete untagged manifests this old."
+    )
+    keep_pulled_within: int | None = Field(
+        None, ge=0, le=MAX_AGE_SECONDS, description="Keep anything pulled within this long."
+    )
 
 
 class RetentionPolicyOut(RetentionPolicyIn):
@@ -53,7 +64,9 @@ class RetentionRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(False, description="Only report what would be removed.")
-    policy_id: int | None = Field(None, description="Only this policy (default: all of them, site admins only).")
+    policy_id: int | None = Field(
+        None, ge=1, le=MAX_ROW_ID, description="Only this policy (default: all of them, site admins only)."
+    )
 
 
 class RemovedItem(BaseModel):
@@ -156,7 +169,7 @@ async def add_retention_policy(body: RetentionPolicyIn, caller: CallerDep, regis
 
 
 @router.delete("/policies/{policy_id}", summary="Remove a retention policy [repository or namespace admin]")
-async def remove_retention_policy(policy_id: int, caller: CallerDep, registry: RegistryDep) -> RetentionPolicyOut:
+async def remove_retention_policy(policy_id: RowId, caller: CallerDep, registry: RegistryDep) -> RetentionPolicyOut:
     """Remove a policy; returns what it was."""
     return _policy_out(await registry.retention.remove_policy(caller, policy_id))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import CallerDep, ServicesDep
+from portside.api.management.deps import CallerDep, RowId, ServicesDep
 from portside.api.management.tokens import NewToken, Token, TokenCreate, new_token_view, token_view
 
 router = APIRouter(prefix="/robots", tags=["robots"])
@@ -75,7 +75,7 @@ async def create_robot_token(
 
 @router.delete("/{namespace}/{name}/tokens/{token_id}", status_code=204, summary="Revoke a robot token")
 async def revoke_robot_token(
-    namespace: str, name: str, token_id: int, caller: CallerDep, services: ServicesDep
+    namespace: str, name: str, token_id: RowId, caller: CallerDep, services: ServicesDep
 ) -> None:
     """The token stops working at once [namespace admin]."""
     await services.robots.revoke_token(caller, namespace, name, token_id)

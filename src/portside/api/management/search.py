@@ -24,7 +24,7 @@ from portside.registry.repository_info import (
     RepositoryDetails,
     RepositorySummary,
 )
-from portside.search.query import MAX_PER_PAGE, QueryError, parse_query
+from portside.search.query import MAX_PAGE, MAX_PER_PAGE, QueryError, parse_query
 from portside.search.results import SearchHit
 
 router = APIRouter(tags=["search"])
@@ -103,7 +103,7 @@ async def search_repositories(
     sort: Annotated[
         Literal["relevance", "recent", "popular", "stars", "name"], Query(description="Result order.")
     ] = "relevance",
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Results per page.")] = 25,
 ) -> SearchResults:
     """Exact name matches first, then name prefixes, then full-text relevance; ties by stars, pulls, last push."""

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import CallerDep, ServicesDep
+from portside.api.management.deps import CallerDep, RowId, ServicesDep
 from portside.auth.management.tokens import MAX_EXPIRY_DAYS, MAX_TOKEN_NAME, IssuedToken
 from portside.auth.roles import Role
 from portside.metadata.records import TokenRecord
@@ -76,6 +76,6 @@ async def create_token(body: TokenCreate, caller: CallerDep, services: ServicesD
 
 
 @router.delete("/user/tokens/{token_id}", status_code=204, summary="Revoke one of your tokens")
-async def revoke_token(token_id: int, caller: CallerDep, services: ServicesDep) -> None:
+async def revoke_token(token_id: RowId, caller: CallerDep, services: ServicesDep) -> None:
     """The token stops working at once."""
     await services.tokens.revoke_own(caller, token_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.api.management.deps import CallerDep, RegistryDep
+from portside.api.management.deps import CallerDep, RegistryDep, RowId
 from portside.metadata.webhook_store import DeliveryRecord, EndpointRecord
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -116,14 +116,14 @@ async def create_webhook(namespace: str, body: WebhookCreate, caller: CallerDep,
 
 
 @router.get("/{namespace}/{webhook_id}", summary="Get a webhook [namespace admin]")
-async def get_webhook(namespace: str, webhook_id: int, caller: CallerDep, registry: RegistryDep) -> Webhook:
+async def get_webhook(namespace: str, webhook_id: RowId, caller: CallerDep, registry: RegistryDep) -> Webhook:
     """One endpoint."""
     return webhook_view(await registry.notifier.get_for(caller, namespace, webhook_id))
 
 
 @router.patch("/{namespace}/{webhook_id}", summary="Enable or disable a webhook [namespace admin]")
 async def update_webhook(
-    namespace: str, webhook_id: int, body: WebhookUpdate, caller: CallerDep, registry: RegistryDep
+    namespace: str, webhook_id: RowId, body: WebhookUpdate, caller: CallerDep, registry: RegistryDep
 ) -> Webhook:
     """Switch the endpoint on or off; a disabled endpoint gets no new events."""
     updated = await registry.notifier.set_enabled_for(caller, namespace, webhook_id, body.enabled)
@@ -134,7 +134,7 @@ async def update_webhook(
 
 
 @router.delete("/{namespace}/{webhook_id}", status_code=204, summary="Remove a webhook [namespace admin]")
-async def delete_webhook(namespace: str, webhook_id: int, caller: CallerDep, registry: RegistryDep) -> None:
+async def delete_webhook(namespace: str, webhook_id: RowId, caller: CallerDep, registry: RegistryDep) -> None:
     """Remove the endpoint with its delivery log."""
     await registry.notifier.remove_for(caller, namespace, webhook_id)
     await registry.audit.record_now(caller.actor, "webhook-delete", namespace, caller.address, id=webhook_id)
@@ -143,7 +143,7 @@ async def delete_webhook(namespace: str, webhook_id: int, caller: CallerDep, reg
 @router.get("/{namespace}/{webhook_id}/deliveries", summary="A webhook's delivery log [namespace admin]")
 async def list_deliveries(
     namespace: str,
-    webhook_id: int,
+    webhook_id: RowId,
     caller: CallerDep,
     registry: RegistryDep,
     limit: int = Query(100, ge=1, le=1000),

@@ -26,9 +26,10 @@ from portside.api.web.pages import (
     web_of,
 )
 from portside.auth.management.guards import Caller
+from portside.digits import parse_digits
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.repository_info import RepositoryDetails
-from portside.search.query import QueryError, SearchQuery, Sort, parse_query
+from portside.search.query import MAX_PAGE, QueryError, SearchQuery, Sort, parse_query
 
 EXPLORE_COUNT = 12
 SEARCH_PAGE_SIZE = 25
@@ -38,7 +39,8 @@ SORTS: tuple[Sort, ...] = ("relevance", "recent", "popular", "stars", "name")
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= 10_000 else 1
+    page = parse_digits(raw)
+    return page if page is not None and 0 < page <= MAX_PAGE else 1
 
 
 async def home(request: Request) -> Response:

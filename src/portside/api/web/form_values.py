@@ -12,6 +12,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from portside.auth.roles import Role
+from portside.digits import parse_digits
+from portside.metadata.tables import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 
 ROLE_CHOICES = ("pull", "push", "delete", "admin")
@@ -87,10 +89,11 @@ def subject(form: Mapping[str, object]) -> str:
 
 
 def identifier(value: str, label: str) -> int:
-    """A numeric id from a URL path."""
-    if not value.isdigit():
+    """A row id from a URL path or a form; ``NAME_UNKNOWN`` for anything no row can have."""
+    number = parse_digits(value)
+    if number is None or not 1 <= number <= MAX_ROW_ID:
         raise RegistryError(ErrorKind.NAME_UNKNOWN, f"no {label} {value!r}")
-    return int(value)
+    return number
 
 
 # Units a size may be typed in (binary and decimal, as `docker system df` and Harbor show them).
@@ -118,9 +121,10 @@ def whole_number(form: Mapping[str, object], name: str, label: str) -> int | Non
     value = text(form, name)
     if not value:
         return None
-    if not value.isdigit() or len(value) > 12:
+    number = parse_digits(value)
+    if number is None or len(value) > 12:
         raise RegistryError(ErrorKind.REQUEST_INVALID, f"{label} must be a whole number (0 or more), or empty")
-    return int(value)
+    return number
 
 
 def days(form: Mapping[str, object], name: str, label: str) -> timedelta | None:

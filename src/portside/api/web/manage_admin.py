@@ -30,6 +30,8 @@ from portside.api.web.manage_common import (
 from portside.api.web.pages import web_of
 from portside.auth.management.audit import AuditQuery
 from portside.auth.management.guards import Caller, require_site_admin
+from portside.digits import parse_digits
+from portside.metadata.tables import MAX_ROW_ID
 from portside.metadata.usage_store import UsageStore
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.storage_usage import StorageUsageService
@@ -113,7 +115,7 @@ async def audit_page(request: Request, caller: Caller) -> Response:
         action=filters["action"] or None,
         target=filters["target"] or None,
         limit=AUDIT_PAGE,
-        before=int(before) if before.isdigit() else None,
+        before=before_id if (before_id := parse_digits(before)) is not None and before_id <= MAX_ROW_ID else None,
     )
     page = await services(request).audit.events(caller, query)
     older = (

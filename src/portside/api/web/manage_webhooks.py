@@ -34,6 +34,7 @@ from portside.api.web.manage_common import (
 from portside.api.web.manage_lifecycle import namespace_settings_path, namespace_settings_view
 from portside.api.web.pages import PageError, namespace_param, web_of
 from portside.auth.management.guards import Caller
+from portside.digits import parse_digits
 from portside.oci.errors import ErrorKind, RegistryError
 
 WEBHOOKS = "/-/webhooks"
@@ -77,9 +78,10 @@ def delivery_limit(request: Request) -> int:
     raw = request.query_params.get("limit", "")
     if not raw:
         return LOG_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= LOG_LIMIT_MAX:
+    limit = parse_digits(raw)
+    if limit is None or not 1 <= limit <= LOG_LIMIT_MAX:
         raise PageError(400, f"The limit must be a whole number from 1 to {LOG_LIMIT_MAX}.")
-    return int(raw)
+    return limit
 
 
 # Adding an endpoint (its section is on the namespace settings page)
