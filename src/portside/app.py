@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portside.api.hot_reads import HotReads
 from portside.api.management import management_mount
+from portside.api.nul_guard import NulGuard
 from portside.api.search_v1 import search_v1_routes
 from portside.api.token import get_token, post_token
 from portside.api.unexpected import STORAGE_ERROR_TYPES, on_page_storage_error, on_unexpected_page_error
@@ -137,10 +138,11 @@ def build_app(settings: Settings) -> Starlette:
         ObservabilityMiddleware, metrics=metrics, trusted=TrustedProxies.parse(settings.trusted_proxies)
     )
     registry_api = Middleware(RegistryApiShortcut, registry_api=request_response(v2))
+    nul_guard = Middleware(NulGuard)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[observability, registry_api],
+        middleware=[observability, nul_guard, registry_api],
         exception_handlers={
             **dict.fromkeys(STORAGE_ERROR_TYPES, on_page_storage_error),
             Exception: on_unexpected_page_error,

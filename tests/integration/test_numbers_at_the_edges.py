@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
 from tests.support.web import ADMIN, Browser, new_user, web_server
 
@@ -119,3 +120,37 @@ def test_web_pages_take_only_ascii_digits_and_real_ids(server: ServerProcess) ->
             assert browser.post(f"/account/tokens/{token}/revoke").status_code == 404, token
         user = new_user(server)
         assert browser.get(f"/n/{user}/-/webhooks/{HUGE}").status_code == 404
+
+
+def test_nul_characters_are_refused_in_urls_and_in_text_people_write(api: httpx.Client, server: ServerProcess) -> None:
+    # In a URL, on every route, before any handler (PostgreSQL refuses a NUL in any text).
+    for path in (
+        "/v2/_catalog?last=a%00b",
+        "/v2/a%00b/tags/list",
+        "/api/v1/repositories?last=a%00b",
+        "/api/v1/users/a%00b",
+        "/r/a%00b",
+    ):
+        response = httpx.get(f"{server.url}{path}", auth=ADMIN)
+        assert (response.status_code, codes(response)) == (400, ["REQUEST_INVALID"]), path
+    # A literal "%00" in a value is text, not a NUL.
+    assert httpx.get(f"{server.url}/v2/_catalog", params={"last": "a%00b"}, auth=ADMIN).status_code == 200
+    # Descriptions: of a robot, and of a repository through its settings.
+    robot = api.post("/robots/root", json={"name": "nulbot", "description": "a\x00b"})
+    assert (robot.status_code, codes(robot)) == (400, ["REQUEST_INVALID"])
+    assert "NUL" in robot.json()["errors"][0]["message"]
+    long = api.post("/robots/root", json={"name": "longbot", "description": "x" * 1001})
+    assert (long.status_code, codes(long)) == (422, ["VALIDATION_FAILED"])
+    assert {r["name"] for r in api.get("/robots/root").json()}.isdisjoint({"nulbot", "longbot"})
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
+        push_image(client, "root/described", layers=1, layer_size=64)
+    settings = api.patch("/repositories/root/described", json={"description": "a\x00b"})
+    assert (settings.status_code, codes(settings)) == (400, ["REQUEST_INVALID"])
+    with Browser(server) as browser:
+        browser.sign_in(ADMIN[0], ADMIN[1])
+        form = browser.post("/robots/root", {"name": "formbot", "description": "a\x00b"})
+        assert form.status_code == 400
+        assert "NUL" in form.text
+        long_form = browser.post("/robots/root", {"name": "formbot", "description": "x" * 1001})
+        assert long_form.status_code == 400
+        assert "longer than 1000" in long_form.text

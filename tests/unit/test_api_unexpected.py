@@ -1,4 +1,4 @@
-"""Which unexpected exceptions mean a full disk (answered 507) and which are internal errors (500)."""
+"""Which unexpected exceptions mean a full disk (507), a refused value (400) or an internal error (500)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
-from portside.api.unexpected import storage_full_or_raise, storage_is_full, unexpected_error
+from portside.api.unexpected import known_error_or_raise, storage_is_full, unexpected_error, value_refused
 from portside.oci.errors import ErrorKind
 
 
@@ -83,11 +83,31 @@ def test_a_page_or_management_handler_answers_a_full_disk_and_passes_anything_el
 ) -> None:
     request = Request({"type": "http", "method": "POST", "path": "/organizations", "headers": [], "query_string": b""})
     with caplog.at_level(logging.ERROR, logger="portside.api"):
-        full = storage_full_or_raise(_sqlite_full_error(tmp_path), request)
+        full = known_error_or_raise(_sqlite_full_error(tmp_path), request)
     assert full.kind is ErrorKind.STORAGE_FULL
     assert caplog.records[-1].getMessage().startswith("storage full: POST /organizations")
     # Anything else is raised again, unchanged, for the last resort (500, with its traceback).
     other = OSError(errno.EIO, "input/output error")
     with pytest.raises(OSError) as raised:
-        storage_full_or_raise(other, request)
+        known_error_or_raise(other, request)
     assert raised.value is other
+
+
+def _postgres_refusal() -> sa.exc.DataError:
+    """A DataError as SQLAlchemy wraps PostgreSQL's refusal of a NUL in text (SQLSTATE 22021)."""
+    return sa.exc.DataError("INSERT ...", {}, asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence"))
+
+
+def test_a_value_the_database_refuses_is_the_clients_error(caplog: pytest.LogCaptureFixture) -> None:
+    assert asyncpg.exceptions.CharacterNotInRepertoireError.sqlstate == "22021"
+    assert value_refused(_postgres_refusal())
+    assert value_refused(_raised_from(asyncpg.exceptions.NumericValueOutOfRangeError("out of range")))
+    assert not value_refused(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not value_refused(ValueError("a bug"))
+    with caplog.at_level(logging.WARNING, logger="portside.api"):
+        refused = unexpected_error(_postgres_refusal(), "POST", "/api/v1/robots/acme")
+    assert refused.kind is ErrorKind.REQUEST_INVALID and refused.status == 400
+    assert caplog.records[-1].getMessage().startswith("value refused by the database: POST /api/v1/robots/acme")
+    assert caplog.records[-1].exc_info is None
+    request = Request({"type": "http", "method": "POST", "path": "/robots/acme", "headers": [], "query_string": b""})
+    assert known_error_or_raise(_postgres_refusal(), request).kind is ErrorKind.REQUEST_INVALID

@@ -10,6 +10,7 @@ from sqlalchemy import Integer, Text, and_, bindparam, delete, func, literal, se
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portside.free_text import MAX_DESCRIPTION
 from portside.metadata.engines import Writer
 from portside.metadata.fast_sqlite import prebuilt
 from portside.metadata.store import utcnow
@@ -26,8 +27,6 @@ MAX_FACET_KEY = 255
 MAX_FACET_VALUE = 512
 # The annotation (and, by convention, the image label) an image describes itself with.
 IMAGE_DESCRIPTION_KEY = "org.opencontainers.image.description"
-# The longest description: written through the API or the web UI, or taken from an image.
-MAX_DESCRIPTION = 4096
 
 
 def name_terms(name: str) -> str:

@@ -29,10 +29,11 @@ from portside.auth.audit import AuditLog
 from portside.auth.management.guards import Caller, not_found, require_repository_role, require_user
 from portside.auth.policy import ANONYMOUS, Principal, PrincipalKind
 from portside.auth.roles import Role
+from portside.free_text import MAX_DESCRIPTION as MAX_DESCRIPTION
+from portside.free_text import check_free_text
 from portside.metadata.records import Visibility
 from portside.metadata.repository_info_store import UNCHANGED, RepositoryInfoStore, RepositoryMetadataRecord
 from portside.metadata.search_documents import IMAGE_DESCRIPTION_KEY as IMAGE_DESCRIPTION_KEY
-from portside.metadata.search_documents import MAX_DESCRIPTION as MAX_DESCRIPTION
 from portside.metadata.search_store import namespace_of
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.oci.names import validate_name
@@ -163,12 +164,10 @@ class RepositoryInfoService:
         """Change the description and/or the README [repository admins]; ``None`` clears, omitted keeps."""
         caller = Caller(principal, address)
         await require_repository_role(self._accounts, caller, name, Role.ADMIN)
-        if isinstance(description, str) and len(description) > MAX_DESCRIPTION:
-            raise RegistryError(
-                ErrorKind.REQUEST_INVALID, f"the description is longer than {MAX_DESCRIPTION} characters"
-            )
-        if any(isinstance(text, str) and "\x00" in text for text in (description, readme)):
-            raise RegistryError(ErrorKind.REQUEST_INVALID, "the description and README may not contain NUL characters")
+        if isinstance(description, str):
+            check_free_text(description, "the description")
+        if isinstance(readme, str) and "\x00" in readme:
+            raise RegistryError(ErrorKind.REQUEST_INVALID, "the README may not contain NUL characters")
         if isinstance(readme, str) and len(readme.encode()) > MAX_README_BYTES:
             raise RegistryError(ErrorKind.REQUEST_INVALID, f"the README is larger than {MAX_README_BYTES} bytes")
         if not await self._store.update_text(name, description=description, readme=readme):

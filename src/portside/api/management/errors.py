@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from portside.api.unexpected import last_resort_kind, storage_full_or_raise
+from portside.api.unexpected import known_error_or_raise, last_resort_kind
 from portside.oci.errors import ErrorKind, RegistryError
 
 # Framework errors (unknown path, wrong method, ...) by status, as rows of the table.
@@ -89,9 +89,10 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_storage_error(request: Request, exc: Exception) -> Response:
-    """The :data:`~portside.api.unexpected.STORAGE_ERROR_TYPES`: ``507`` when a disk is full (one
-    line in the log, no traceback); anything else goes on to :func:`on_unexpected_error`."""
-    return error_response(storage_full_or_raise(exc, request))
+    """The :data:`~portside.api.unexpected.STORAGE_ERROR_TYPES`: ``507`` when a disk is full, ``400``
+    for a value the database refused (one line in the log, no traceback); anything else goes on to
+    :func:`on_unexpected_error`."""
+    return error_response(known_error_or_raise(exc, request))
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portside.api.management.deps import CallerDep, RowId, ServicesDep
 from portside.api.management.tokens import NewToken, Token, TokenCreate, new_token_view, token_view
+from portside.auth.management.robots import MAX_ROBOT_DESCRIPTION
 
 router = APIRouter(prefix="/robots", tags=["robots"])
 
@@ -19,7 +20,7 @@ class RobotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=1024)
-    description: str | None = Field(None, max_length=1000)
+    description: str | None = Field(None, max_length=MAX_ROBOT_DESCRIPTION)
 
 
 class Robot(BaseModel):

@@ -13,6 +13,7 @@ from portside.auth.audit import AuditLog
 from portside.auth.management.guards import Caller, not_found, require_identity, require_repository_role, store_errors
 from portside.auth.policy import Principal, RepositoryFacts, repository_role
 from portside.auth.roles import Role
+from portside.free_text import check_free_text
 from portside.metadata.records import RepositoryRecord
 from portside.registry.listings import ListingService
 
@@ -84,6 +85,7 @@ class RepositoryAdmin:
         """Change visibility or description [repository admins]."""
         require_identity(caller)
         role = await require_repository_role(self._accounts, caller, name, Role.ADMIN)
+        check_free_text(description, "the description")
         before = await self._record(name)
         public = None if visibility is None else visibility == "public"
         with store_errors():

@@ -10,7 +10,10 @@ from portside.auth.audit import AuditLog
 from portside.auth.management.guards import Caller, not_found, require_namespace_admin, store_errors
 from portside.auth.management.tokens import IssuedToken, issue, revoke
 from portside.auth.roles import Role
+from portside.free_text import check_free_text
 from portside.metadata.records import RobotRecord, TokenRecord
+
+MAX_ROBOT_DESCRIPTION = 1000
 
 
 class RobotAdmin:
@@ -46,6 +49,7 @@ class RobotAdmin:
     async def create(self, caller: Caller, namespace: str, name: str, description: str | None) -> RobotRecord:
         """A robot with no grants and no tokens yet."""
         await self._namespace(caller, namespace)
+        check_free_text(description, "a robot's description", MAX_ROBOT_DESCRIPTION)
         with store_errors():
             validate_account_name(name, "robot name")
             robot = await self._store.create_robot(namespace, name, description)
