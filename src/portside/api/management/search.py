@@ -27,6 +27,9 @@ from portside.registry.repository_info import (
 from portside.search.query import MAX_PAGE, MAX_PER_PAGE, QueryError, parse_query
 from portside.search.results import SearchHit
 
+# What lists and search results say of their description.
+SHOWN_DESCRIPTION = f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
+
 router = APIRouter(tags=["search"])
 
 
@@ -37,9 +40,7 @@ class SearchResult(BaseModel):
 
     name: str
     namespace: str
-    description: str | None = Field(
-        description=f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
-    )
+    description: str | None = Field(description=SHOWN_DESCRIPTION)
     visibility: Literal["public", "private"]
     stars: int
     pulls: int
@@ -173,9 +174,7 @@ class RepositoryItem(BaseModel):
     name: str
     namespace: str
     visibility: Literal["public", "private"]
-    description: str | None = Field(
-        description=f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
-    )
+    description: str | None = Field(description=SHOWN_DESCRIPTION)
     stars: int
     pulls: int
     last_pushed_at: datetime | None
