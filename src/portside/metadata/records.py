@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The largest row id: ids are Integer columns (see tables.py), 32-bit on PostgreSQL. A larger number
+# from a request names no row, and is refused before it reaches the database (which would fail on it).
+MAX_ROW_ID = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class BlobRecord:

@@ -20,10 +20,6 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# The largest row id: ids are Integer columns, 32-bit on PostgreSQL. A larger number from a request
-# names no row, and is refused before it reaches the database (which would fail on it).
-MAX_ROW_ID = 2**31 - 1
-
 repositories = Table(
     "repositories",
     metadata,

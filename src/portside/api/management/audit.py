@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from portside.api.management.deps import CallerDep, ServicesDep
 from portside.auth.management.audit import MAX_AUDIT_PAGE, AuditQuery
-from portside.metadata.tables import MAX_ROW_ID
+from portside.metadata.records import MAX_ROW_ID
 
 router = APIRouter(tags=["audit"])
 

@@ -22,7 +22,7 @@ from portside.auth.credentials import parse_authorization, parse_basic
 from portside.auth.management import Management, build_management
 from portside.auth.management.guards import BASIC_CHALLENGE, Caller, require_identity
 from portside.auth.policy import ANONYMOUS, Principal
-from portside.metadata.tables import MAX_ROW_ID
+from portside.metadata.records import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.services import Registry
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from portside.api.management.deps import CallerDep, RegistryDep, RowId
 from portside.lifecycle.retention import PolicyInput
 from portside.lifecycle.retention_policy import Policy
+from portside.metadata.records import MAX_ROW_ID
 from portside.metadata.retention_records import MAX_AGE, MAX_KEEP_LAST
 from portside.metadata.retention_store import PolicyRecord, RetentionRunRecord
-from portside.metadata.tables import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 
 router = APIRouter(prefix="/retention", tags=["retention"])

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from portside.auth.roles import Role
 from portside.digits import parse_digits
-from portside.metadata.tables import MAX_ROW_ID
+from portside.metadata.records import MAX_ROW_ID
 from portside.oci.errors import ErrorKind, RegistryError
 
 ROLE_CHOICES = ("pull", "push", "delete", "admin")

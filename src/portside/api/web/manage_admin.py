@@ -31,7 +31,7 @@ from portside.api.web.pages import web_of
 from portside.auth.management.audit import AuditQuery
 from portside.auth.management.guards import Caller, require_site_admin
 from portside.digits import parse_digits
-from portside.metadata.tables import MAX_ROW_ID
+from portside.metadata.records import MAX_ROW_ID
 from portside.metadata.usage_store import UsageStore
 from portside.oci.errors import ErrorKind, RegistryError
 from portside.registry.storage_usage import StorageUsageService
