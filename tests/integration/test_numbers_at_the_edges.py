@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.observe import log_lines
 from tests.support.protocol import push_image
 from tests.support.server import ServerProcess
 from tests.support.web import ADMIN, Browser, new_user, web_server
@@ -154,3 +155,16 @@ def test_nul_characters_are_refused_in_urls_and_in_text_people_write(api: httpx.
         long_form = browser.post("/robots/root", {"name": "formbot", "description": "x" * 1001})
         assert long_form.status_code == 400
         assert "longer than 1000" in long_form.text
+
+
+def test_a_member_named_with_a_nul_is_no_user_and_reaches_no_query(server: ServerProcess) -> None:
+    organization = f"org{new_user(server)[4:]}"
+    created = httpx.post(f"{server.url}/api/v1/organizations", json={"name": organization}, auth=ADMIN, timeout=30)
+    assert created.status_code == 201, created.text
+    with Browser(server) as browser:
+        browser.sign_in(ADMIN[0], ADMIN[1])
+        added = browser.post(f"/organizations/{organization}/members", {"username": "a\x00b", "role": "member"})
+    assert added.status_code == 404
+    assert "no user" in added.text
+    # Refused before the database: no "value refused" warning (that would mean a check is missing).
+    assert not [line for line in log_lines(server.log_path) if "value refused" in line.get("message", "")]

@@ -167,13 +167,16 @@ class PeopleStore:
             await conn.execute(delete(organizations).where(organizations.c.id == org_id))
 
     async def _organization_id(self, conn: Reader, name: str) -> int:
-        row = (await conn.execute(select(organizations.c.id).where(organizations.c.name == name))).first()
+        # A name holding a NUL names nothing (and PostgreSQL would refuse it in the query).
+        query = select(organizations.c.id).where(organizations.c.name == name)
+        row = None if "\x00" in name else (await conn.execute(query)).first()
         if row is None:
             raise NotFound(f"no organization {name!r}")
         return int(row.id)
 
     async def _user_id(self, conn: Reader, username: str) -> int:
-        row = (await conn.execute(select(users.c.id).where(users.c.username == username))).first()
+        query = select(users.c.id).where(users.c.username == username)
+        row = None if "\x00" in username else (await conn.execute(query)).first()
         if row is None:
             raise NotFound(f"no user {username!r}")
         return int(row.id)
@@ -254,9 +257,8 @@ class PeopleStore:
 
     async def _team_id(self, conn: Reader, organization: str, name: str) -> int:
         org_id = await self._organization_id(conn, organization)
-        row = (
-            await conn.execute(select(teams.c.id).where(teams.c.organization_id == org_id, teams.c.name == name))
-        ).first()
+        query = select(teams.c.id).where(teams.c.organization_id == org_id, teams.c.name == name)
+        row = None if "\x00" in name else (await conn.execute(query)).first()
         if row is None:
             raise NotFound(f"no team {name!r} in {organization!r}")
         return int(row.id)
