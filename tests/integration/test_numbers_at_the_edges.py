@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.observe import log_lines
-from tests.support.protocol import push_image
+from tests.support.protocol import error_codes, push_image
 from tests.support.server import ServerProcess
 from tests.support.web import ADMIN, Browser, new_user, web_server
 
@@ -37,11 +37,6 @@ def api(server: ServerProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-def codes(response: httpx.Response) -> list[str]:
-    """The error codes of an error body."""
-    return [error["code"] for error in response.json()["errors"]]
-
-
 @pytest.mark.parametrize("number", [HUGE, PAST_INT32, 0, -1])
 def test_ids_no_row_can_have_are_refused_before_the_database(api: httpx.Client, number: int) -> None:
     for method, path in [
@@ -55,7 +50,7 @@ def test_ids_no_row_can_have_are_refused_before_the_database(api: httpx.Client, 
     ]:
         response = api.request(method, path)
         assert response.status_code == 422, (method, path, response.text)
-        assert codes(response) == ["VALIDATION_FAILED"], (method, path)
+        assert error_codes(response) == ["VALIDATION_FAILED"], (method, path)
     assert api.get("/audit", params={"before": HUGE}).status_code == 422
     run = api.post("/retention/runs", json={"dry_run": True, "policy_id": PAST_INT32})
     assert run.status_code == 422, run.text
@@ -80,12 +75,12 @@ def test_retention_numbers_past_their_range_are_refused(api: httpx.Client) -> No
 
 def test_quotas_for_bad_namespaces_or_sizes_are_refused(api: httpx.Client) -> None:
     odd = api.put("/quotas/%C2%83d%C3%8B%C2%A8", json={"limit_bytes": 0})
-    assert (odd.status_code, codes(odd)) == (400, ["NAME_INVALID"])
+    assert (odd.status_code, error_codes(odd)) == (400, ["NAME_INVALID"])
     nested = api.put("/quotas/a%2Fb", json={"limit_bytes": 0})
     assert nested.status_code in (400, 404), nested.text
     for size in (2**62 + 1, 2**63, HUGE):
         too_big = api.put("/quotas/root", json={"limit_bytes": size})
-        assert (too_big.status_code, codes(too_big)) == (400, ["REQUEST_INVALID"]), size
+        assert (too_big.status_code, error_codes(too_big)) == (400, ["REQUEST_INVALID"]), size
     assert api.put("/quotas/root", json={"limit_bytes": 2**62}).json()["limit_bytes"] == 2**62
     assert api.put("/quotas/root", json={"limit_bytes": None}).status_code == 200
 
@@ -100,14 +95,14 @@ def test_search_pages_and_nul_characters(api: httpx.Client, server: ServerProces
         {"q": "annotation:k=v\x00"},
     ):
         response = api.get("/search", params=params)
-        assert (response.status_code, codes(response)) == (400, ["REQUEST_INVALID"]), params
+        assert (response.status_code, error_codes(response)) == (400, ["REQUEST_INVALID"]), params
         assert "NUL" in response.json()["errors"][0]["message"]
     docker = httpx.get(f"{server.url}/v1/search", params={"q": "x", "page": 10_001})
-    assert (docker.status_code, codes(docker)) == (400, ["REQUEST_INVALID"])
+    assert (docker.status_code, error_codes(docker)) == (400, ["REQUEST_INVALID"])
     superscript = httpx.get(f"{server.url}/v1/search", params={"q": "x", "n": "²"})
-    assert (superscript.status_code, codes(superscript)) == (400, ["REQUEST_INVALID"])
+    assert (superscript.status_code, error_codes(superscript)) == (400, ["REQUEST_INVALID"])
     tags = httpx.get(f"{server.url}/v2/root/app/tags/list", params={"n": "²"}, auth=ADMIN)
-    assert (tags.status_code, codes(tags)) == (400, ["PAGINATION_NUMBER_INVALID"])
+    assert (tags.status_code, error_codes(tags)) == (400, ["PAGINATION_NUMBER_INVALID"])
 
 
 def test_web_pages_take_only_ascii_digits_and_real_ids(server: ServerProcess) -> None:
@@ -133,20 +128,20 @@ def test_nul_characters_are_refused_in_urls_and_in_text_people_write(api: httpx.
         "/r/a%00b",
     ):
         response = httpx.get(f"{server.url}{path}", auth=ADMIN)
-        assert (response.status_code, codes(response)) == (400, ["REQUEST_INVALID"]), path
+        assert (response.status_code, error_codes(response)) == (400, ["REQUEST_INVALID"]), path
     # A literal "%00" in a value is text, not a NUL.
     assert httpx.get(f"{server.url}/v2/_catalog", params={"last": "a%00b"}, auth=ADMIN).status_code == 200
     # Descriptions: of a robot, and of a repository through its settings.
     robot = api.post("/robots/root", json={"name": "nulbot", "description": "a\x00b"})
-    assert (robot.status_code, codes(robot)) == (400, ["REQUEST_INVALID"])
+    assert (robot.status_code, error_codes(robot)) == (400, ["REQUEST_INVALID"])
     assert "NUL" in robot.json()["errors"][0]["message"]
     long = api.post("/robots/root", json={"name": "longbot", "description": "x" * 1001})
-    assert (long.status_code, codes(long)) == (422, ["VALIDATION_FAILED"])
+    assert (long.status_code, error_codes(long)) == (422, ["VALIDATION_FAILED"])
     assert {r["name"] for r in api.get("/robots/root").json()}.isdisjoint({"nulbot", "longbot"})
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
         push_image(client, "root/described", layers=1, layer_size=64)
     settings = api.patch("/repositories/root/described", json={"description": "a\x00b"})
-    assert (settings.status_code, codes(settings)) == (400, ["REQUEST_INVALID"])
+    assert (settings.status_code, error_codes(settings)) == (400, ["REQUEST_INVALID"])
     with Browser(server) as browser:
         browser.sign_in(ADMIN[0], ADMIN[1])
         form = browser.post("/robots/root", {"name": "formbot", "description": "a\x00b"})

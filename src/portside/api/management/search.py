@@ -28,7 +28,9 @@ from portside.search.query import MAX_PAGE, MAX_PER_PAGE, QueryError, parse_quer
 from portside.search.results import SearchHit
 
 # What lists and search results say of their description.
-SHOWN_DESCRIPTION = f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
+SHOWN_DESCRIPTION_TEXT = (
+    f"As written by the repository's admins; if none is, the newest tag's `{IMAGE_DESCRIPTION_KEY}`."
+)
 
 router = APIRouter(tags=["search"])
 
@@ -40,7 +42,7 @@ class SearchResult(BaseModel):
 
     name: str
     namespace: str
-    description: str | None = Field(description=SHOWN_DESCRIPTION)
+    description: str | None = Field(description=SHOWN_DESCRIPTION_TEXT)
     visibility: Literal["public", "private"]
     stars: int
     pulls: int
@@ -174,7 +176,7 @@ class RepositoryItem(BaseModel):
     name: str
     namespace: str
     visibility: Literal["public", "private"]
-    description: str | None = Field(description=SHOWN_DESCRIPTION)
+    description: str | None = Field(description=SHOWN_DESCRIPTION_TEXT)
     stars: int
     pulls: int
     last_pushed_at: datetime | None
